@@ -22,3 +22,5 @@ pub mod ops;
 pub mod quant;
 
 pub use error::{Error, Result};
+pub mod sample;
+pub mod tokenizer;

@@ -1,0 +1,1 @@
+//! Token sampler (in progress).
