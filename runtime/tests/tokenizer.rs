@@ -13,8 +13,7 @@ fn load_json(name: &str) -> Json {
     Json::parse(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
 }
 
-fn vocab() -> TokenizerVocab {
-    let v = load_json("tokenizer_vocab.json");
+fn vocab_from_json(v: &Json) -> TokenizerVocab {
     TokenizerVocab {
         tokens: v
             .get("tokens")
@@ -42,6 +41,10 @@ fn vocab() -> TokenizerVocab {
         add_space_prefix: v.get("add_space_prefix").bool(),
         add_bos: v.get("add_bos").bool(),
     }
+}
+
+fn vocab() -> TokenizerVocab {
+    vocab_from_json(&load_json("tokenizer_vocab.json"))
 }
 
 fn tokenizer() -> Tokenizer {
@@ -464,4 +467,27 @@ fn invalid_vocabularies_are_model_errors() {
         Ok(_) => unreachable!(),
     };
     assert!(msg.contains("<0x02>"), "{msg}");
+}
+
+/// The same model with pieces made UNUSED and USER_DEFINED, against sentencepiece.
+#[test]
+fn golden_variant_unused_and_user_defined() {
+    let var = load_json("tokenizer_variant.json");
+    let vocab = vocab_from_json(var.get("vocab"));
+    assert!(vocab.token_types.contains(&4) && vocab.token_types.contains(&5));
+    let tok = Tokenizer::new(vocab).unwrap();
+    let cases = var.get("encode").arr();
+    for c in cases {
+        let text = c.get("text").str();
+        let want = c.get("ids").u32s();
+        assert_eq!(encode(&tok, text), want, "{text:?}");
+        assert_eq!(
+            tok.decode(&want),
+            c.get("decoded").str(),
+            "decode of {text:?}"
+        );
+        for &id in &want {
+            assert_ne!(tok.token_type(id), Some(TokenType::Unused), "{text:?}");
+        }
+    }
 }
