@@ -491,3 +491,23 @@ fn golden_variant_unused_and_user_defined() {
         }
     }
 }
+
+/// The same model without byte pieces: runs of unknown characters become one `<unk>`.
+#[test]
+fn golden_no_byte_fallback() {
+    let var = load_json("tokenizer_nobyte.json");
+    let tok = Tokenizer::new(vocab_from_json(var.get("vocab"))).unwrap();
+    assert!(!tok.has_byte_fallback());
+    let cases = var.get("encode").arr();
+    assert!(cases.len() >= 20);
+    for c in cases {
+        let text = c.get("text").str();
+        let want = c.get("ids").u32s();
+        assert_eq!(encode(&tok, text), want, "{text:?}");
+        assert_eq!(
+            tok.decode(&want),
+            c.get("decoded").str(),
+            "decode of {text:?}"
+        );
+    }
+}

@@ -479,43 +479,53 @@ impl Tokenizer {
         drop(agenda);
 
         let mut i = 0i32;
+        let mut prev_unk = false;
         while i >= 0 {
             let s = &syms[i as usize];
             let piece = &norm[s.start as usize..(s.start + s.len) as usize];
-            self.emit(piece, &rev_merge, out)?;
+            prev_unk = self.emit(piece, &rev_merge, prev_unk, out)?;
             i = s.next;
         }
         Ok(())
     }
 
-    /// Emits one final symbol: its id, its resegmentation when unused, or its bytes.
+    /// Emits one final symbol: its id, its resegmentation when unused, or its bytes (without
+    /// byte fallback: the unknown token, once for a run of unknown symbols, as sentencepiece).
+    /// Returns whether it emitted (or extended) an unknown run.
     fn emit(
         &self,
         piece: &str,
         rev_merge: &BTreeMap<&str, (&str, &str)>,
+        prev_unk: bool,
         out: &mut Vec<u32>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         match self.pieces.get(&self.tokens, piece.as_bytes()) {
             Some(id) => {
                 if self.types[id as usize] == TokenType::Unused {
                     if let Some(&(a, b)) = rev_merge.get(piece) {
-                        self.emit(a, rev_merge, out)?;
-                        return self.emit(b, rev_merge, out);
+                        let prev_unk = self.emit(a, rev_merge, prev_unk, out)?;
+                        return self.emit(b, rev_merge, prev_unk, out);
                     }
                 }
                 out.push(id);
+                Ok(false)
             }
             None => match &self.byte_ids {
-                Some(byte_ids) => out.extend(piece.bytes().map(|b| byte_ids[b as usize])),
+                Some(byte_ids) => {
+                    out.extend(piece.bytes().map(|b| byte_ids[b as usize]));
+                    Ok(false)
+                }
                 None => match self.unk {
-                    Some(unk) => out.push(unk),
-                    None => {
-                        return Err(err!(Model, "tokenizer: {piece:?} is not in the vocabulary"))
+                    Some(unk) => {
+                        if !prev_unk {
+                            out.push(unk);
+                        }
+                        Ok(true)
                     }
+                    None => Err(err!(Model, "tokenizer: {piece:?} is not in the vocabulary")),
                 },
             },
         }
-        Ok(())
     }
 
     /// Whether a decoded id is a byte token, and its byte.
