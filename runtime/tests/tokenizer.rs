@@ -316,6 +316,11 @@ fn long_input_is_fast() {
         "encoding {} bytes took {dt:?}",
         text.len()
     );
+    println!(
+        "encoded {} bytes into {} tokens in {dt:?}",
+        text.len(),
+        ids.len()
+    );
     assert_eq!(tok.decode(&ids), text);
 }
 

@@ -12,6 +12,16 @@
 //! names in text for callers (chat templates) that want them.
 //!
 //! Decoding ([`TokenDecoder`]) is streaming and follows `sentencepiece`'s `Decode`.
+//!
+//! From GGUF (docs/format.md), [`TokenizerVocab`]'s fields are `tokenizer.ggml.tokens`,
+//! `.scores`, `.token_type`, `.bos_token_id`, `.eos_token_id`, `.unknown_token_id`,
+//! `.padding_token_id`, `.eot_token_id`, `.add_space_prefix` (sentencepiece's default when
+//! absent: true) and `.add_bos_token`, with `tokenizer.ggml.model = "llama"`.
+//!
+//! Differences from `sentencepiece`, all outside what a trained model contains: a control,
+//! unknown or byte piece that is a single character is never produced from text (sentencepiece
+//! would emit its id); duplicated piece texts keep the first id (sentencepiece refuses the model);
+//! byte fallback is on exactly when the vocabulary has byte pieces (GGUF has no separate flag).
 use alloc::collections::{BTreeMap, BinaryHeap};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -104,6 +114,8 @@ pub struct Tokenizer {
     /// Control tokens with a non-empty name, longest first.
     controls: Vec<u32>,
     has_unused: bool,
+    /// Merges never cross the position before a `▁`: encode word by word.
+    split_at_space: bool,
     bos: Option<u32>,
     eos: Option<u32>,
     unk: Option<u32>,
@@ -258,7 +270,19 @@ impl Tokenizer {
         };
         user_defined.sort_by(|&a, &b| tokens[b as usize].len().cmp(&tokens[a as usize].len()));
         controls.sort_by(|&a, &b| tokens[b as usize].len().cmp(&tokens[a as usize].len()));
+        let split_at_space = !has_unused
+            && (0..n).all(|i| {
+                let t = tokens[i].as_str();
+                match types[i] {
+                    TokenType::Normal | TokenType::UserDefined | TokenType::Unused => t
+                        .char_indices()
+                        .nth(1)
+                        .is_none_or(|(j, _)| !t[j..].contains(SPACE_SYMBOL)),
+                    _ => true,
+                }
+            });
         Ok(Tokenizer {
+            split_at_space,
             tokens,
             scores,
             types,
@@ -385,6 +409,10 @@ impl Tokenizer {
     }
 
     /// BPE over already-normalized text (spaces already `▁`).
+    ///
+    /// When no mergeable piece has a `▁` after its first character (and none is unused), no
+    /// merge can cross the position before a `▁`, so each `▁`-started word is merged on its own:
+    /// the same result, with small cache-resident queues.
     fn encode_normalized(&self, norm: &str, out: &mut Vec<u32>) -> Result<()> {
         if norm.is_empty() {
             return Ok(());
@@ -396,12 +424,45 @@ impl Tokenizer {
                 norm.len()
             ));
         }
+        let mut scratch = Scratch {
+            syms: Vec::new(),
+            agenda: BinaryHeap::new(),
+        };
+        let mut prev_unk = false;
+        if self.split_at_space {
+            let mut start = 0;
+            for (i, _) in norm.match_indices(SPACE_SYMBOL) {
+                if i > start {
+                    prev_unk = self.bpe(norm, start, i, &mut scratch, prev_unk, out)?;
+                    start = i;
+                }
+            }
+            self.bpe(norm, start, norm.len(), &mut scratch, prev_unk, out)?;
+        } else {
+            self.bpe(norm, 0, norm.len(), &mut scratch, prev_unk, out)?;
+        }
+        Ok(())
+    }
+
+    /// Sentencepiece's BPE over `norm[from..to]`: returns whether the output ends in an
+    /// unknown-token run (see [`Self::emit`]).
+    fn bpe(
+        &self,
+        norm: &str,
+        from: usize,
+        to: usize,
+        scratch: &mut Scratch,
+        mut prev_unk: bool,
+        out: &mut Vec<u32>,
+    ) -> Result<bool> {
         let bytes = norm.as_bytes();
+        let Scratch { syms, agenda } = scratch;
+        syms.clear();
+        agenda.clear();
         // Initial symbols: user-defined pieces (frozen) or single characters.
-        let mut syms: Vec<Symbol> = Vec::with_capacity(norm.len());
-        let mut pos = 0usize;
-        while pos < bytes.len() {
-            let rest = &norm[pos..];
+        let mut pos = from;
+        while pos < to {
+            let rest = &norm[pos..to];
             let mut len = 0usize;
             let mut freeze = false;
             for &id in &self.user_defined {
@@ -420,13 +481,12 @@ impl Tokenizer {
                 start: pos as u32,
                 len: len as u32,
                 prev: idx - 1,
-                next: if pos + len < bytes.len() { idx + 1 } else { -1 },
+                next: if pos + len < to { idx + 1 } else { -1 },
                 freeze,
             });
             pos += len;
         }
 
-        let mut agenda: BinaryHeap<Pair> = BinaryHeap::with_capacity(syms.len());
         // Resegmentation of merged unused pieces (only when the vocabulary has some).
         let mut rev_merge: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
         let mut try_pair = |syms: &[Symbol], agenda: &mut BinaryHeap<Pair>, l: i32, r: i32| {
@@ -457,7 +517,7 @@ impl Tokenizer {
             }
         };
         for i in 1..syms.len() as i32 {
-            try_pair(&syms, &mut agenda, i - 1, i);
+            try_pair(syms, agenda, i - 1, i);
         }
         while let Some(top) = agenda.pop() {
             let (l, r) = (top.left as usize, top.right as usize);
@@ -473,20 +533,18 @@ impl Tokenizer {
             syms[r].len = 0;
             let prev = syms[l].prev;
             let next = syms[l].next;
-            try_pair(&syms, &mut agenda, prev, top.left);
-            try_pair(&syms, &mut agenda, top.left, next);
+            try_pair(syms, agenda, prev, top.left);
+            try_pair(syms, agenda, top.left, next);
         }
-        drop(agenda);
 
-        let mut i = 0i32;
-        let mut prev_unk = false;
+        let mut i = if syms.is_empty() { -1 } else { 0i32 };
         while i >= 0 {
             let s = &syms[i as usize];
             let piece = &norm[s.start as usize..(s.start + s.len) as usize];
             prev_unk = self.emit(piece, &rev_merge, prev_unk, out)?;
             i = s.next;
         }
-        Ok(())
+        Ok(prev_unk)
     }
 
     /// Emits one final symbol: its id, its resegmentation when unused, or its bytes (without
@@ -546,6 +604,12 @@ impl Tokenizer {
         d.finish(&mut out);
         out
     }
+}
+
+/// Buffers reused across the words of one `encode` call.
+struct Scratch {
+    syms: Vec<Symbol>,
+    agenda: BinaryHeap<Pair>,
 }
 
 /// One symbol of the BPE linked list: a byte range of the normalized text.
