@@ -290,6 +290,31 @@ fn split_special_finds_control_names() {
 }
 
 #[test]
+fn encode_special_matches_training_chat_format() {
+    // training/prepare.py: [USER] + sp.encode(u) + [END] + [ASSISTANT] + sp.encode(a) + [END]
+    let tok = tokenizer();
+    let (user, asst, end) = (
+        tok.token_id("<|user|>").unwrap(),
+        tok.token_id("<|assistant|>").unwrap(),
+        tok.token_id("<|end|>").unwrap(),
+    );
+    let mut got = Vec::new();
+    tok.encode_special(
+        "<|user|>Who is there?<|end|><|assistant|>Nay, answer me.<|end|>",
+        &mut got,
+    )
+    .unwrap();
+    let mut want = vec![user];
+    want.extend(encode(&tok, "Who is there?"));
+    want.extend([end, asst]);
+    want.extend(encode(&tok, "Nay, answer me."));
+    want.push(end);
+    assert_eq!(got, want);
+    // As sentencepiece decodes it; a chat front end decodes each reply with a fresh decoder.
+    assert_eq!(tok.decode(&got), "Who is there? Nay, answer me.");
+}
+
+#[test]
 fn continuation_has_no_dummy_prefix() {
     let tok = tokenizer();
     let mut a = Vec::new();

@@ -392,6 +392,20 @@ impl Tokenizer {
         self.encode_normalized(&norm, out)
     }
 
+    /// Encodes text that may name control tokens (a chat prefix such as `"<|user|>"`): each
+    /// control-token name becomes that token, every other stretch of text is encoded on its own
+    /// with [`encode`](Self::encode) (dummy prefix included), as the training data and
+    /// llama.cpp's special-token parsing do.
+    pub fn encode_special(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
+        for f in self.split_special(text) {
+            match f {
+                Fragment::Token(id) => out.push(id),
+                Fragment::Text(t) => self.encode(t, out)?,
+            }
+        }
+        Ok(())
+    }
+
     /// Splits `text` at the names of control tokens (longest match first), for chat templates.
     pub fn split_special<'a>(&'a self, text: &'a str) -> impl Iterator<Item = Fragment<'a>> + 'a {
         SpecialSplit {
