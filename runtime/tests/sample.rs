@@ -331,6 +331,39 @@ fn invalid_configs_are_input_errors() {
 }
 
 #[test]
+fn extreme_temperatures_and_logits() {
+    let mut s = Sampler::new(
+        SamplerConfig {
+            temperature: 1e-45,
+            ..SamplerConfig::unrestricted(1)
+        },
+        4,
+    )
+    .unwrap();
+    assert_eq!(s.sample(&mut [0.5, 2.0, 2.0, -1.0], &[]), 1);
+    let mut s = Sampler::new(
+        SamplerConfig {
+            temperature: 1e-3,
+            ..SamplerConfig::unrestricted(1)
+        },
+        4,
+    )
+    .unwrap();
+    assert_eq!(s.sample(&mut [0.5, 2.0, 1.9, -1.0], &[]), 1);
+    let mut s = Sampler::new(SamplerConfig::unrestricted(1), 4).unwrap();
+    assert_eq!(
+        s.sample(&mut [0.5, f32::INFINITY, 1.0, f32::INFINITY], &[]),
+        1
+    );
+    assert_eq!(s.sample(&mut [f32::NEG_INFINITY; 4], &[]), 0);
+    assert_eq!(s.sample(&mut [f32::NAN, f32::NAN, 3.0, f32::NAN], &[]), 2);
+    for _ in 0..100 {
+        let t = s.sample(&mut [f32::NEG_INFINITY, 0.0, f32::NEG_INFINITY, 0.0], &[]);
+        assert!(t == 1 || t == 3);
+    }
+}
+
+#[test]
 fn defaults_are_documented_values() {
     let c = SamplerConfig::default();
     assert_eq!(

@@ -258,6 +258,15 @@ impl Sampler {
             return first.unwrap_or(0);
         }
         let inv_t = 1.0 / cfg.temperature;
+        if inv_t.is_infinite() {
+            // A subnormal temperature: greedy over the candidates.
+            return self
+                .idx
+                .iter()
+                .copied()
+                .min_by(|&a, &b| by_logit_desc(logits, a, b))
+                .unwrap_or(0);
+        }
         let mut total = 0.0f64;
         for &i in &self.idx {
             let w = libm::expf((logits[i as usize] - lmax) * inv_t);
