@@ -16,6 +16,10 @@ const REPLACEMENT: char = '\u{FFFD}';
 ///   tokens, when the tokenizer adds a dummy prefix) is dropped, as sentencepiece does.
 /// - Control tokens produce nothing; the unknown token produces `" ⁇ "`.
 ///
+/// For a chat, decode each reply with a fresh (or [`reset`](Self::reset)) decoder so that the
+/// reply's leading dummy-prefix space is dropped; one decoder over the whole conversation keeps
+/// the spaces between turns, as `sentencepiece` does over the whole id sequence.
+///
 /// The decoder holds no reference to the tokenizer and allocates nothing itself: text is
 /// appended to the caller's `String`.
 #[derive(Clone, Debug)]
