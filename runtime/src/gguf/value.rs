@@ -379,8 +379,9 @@ fn read_array<'a>(cur: &mut Cursor<'a>, depth: usize) -> Result<Array<'a>> {
     if len > max {
         return Err(err!(
             Format,
-            "array at offset {at} claims {len} elements of {} but only {} bytes remain",
+            "array at offset {at} claims {len} elements of {} ({}+ bytes each) but only {} bytes remain",
             elem.name(),
+            elem.min_size(),
             cur.remaining()
         ));
     }
