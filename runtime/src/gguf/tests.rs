@@ -858,3 +858,21 @@ fn error_messages_say_what_and_where() {
         Some("malformed model file")
     );
 }
+
+/// Writes the round-trip sample to `$PHOTON_GGUF_DUMP` for the Python reader check
+/// (`tests/fixtures/check_rust_gguf.py`):
+/// `PHOTON_GGUF_DUMP=/tmp/rust.gguf cargo test -p photon-runtime dump_sample -- --ignored`.
+#[cfg(feature = "std")]
+#[test]
+#[ignore]
+fn dump_sample_for_python() {
+    let path = std::env::var("PHOTON_GGUF_DUMP").expect("set PHOTON_GGUF_DUMP");
+    let mut w = GgufWriter::new();
+    for (k, v) in sample_values() {
+        w.add(k, v).unwrap();
+    }
+    for (name, ty, dims, data) in sample_tensors() {
+        w.add_tensor(name, ty, &dims, data).unwrap();
+    }
+    w.write_file_atomic(path).unwrap();
+}
