@@ -541,3 +541,105 @@ fn golden_no_byte_fallback() {
         );
     }
 }
+
+mod from_gguf {
+    use super::*;
+    use photon_runtime::gguf::{Gguf, GgufWriter, OwnedValue};
+
+    /// A GGUF file holding the fixture vocabulary as docs/format.md (and training/export.py)
+    /// write it; `skip` leaves a key out, `model` names the tokenizer model.
+    fn gguf_bytes(model: &str, skip: &str) -> Vec<u8> {
+        let v = vocab();
+        let mut w = GgufWriter::new();
+        let mut add = |k: &str, val: OwnedValue| {
+            if k != skip {
+                w.add(k, val).unwrap();
+            }
+        };
+        add("tokenizer.ggml.model", OwnedValue::str(model));
+        add("tokenizer.ggml.tokens", OwnedValue::str_array(&v.tokens));
+        add("tokenizer.ggml.scores", OwnedValue::f32_array(&v.scores));
+        add(
+            "tokenizer.ggml.token_type",
+            OwnedValue::i32_array(&v.token_types),
+        );
+        add(
+            "tokenizer.ggml.bos_token_id",
+            OwnedValue::U32(v.bos_id.unwrap()),
+        );
+        add(
+            "tokenizer.ggml.eos_token_id",
+            OwnedValue::U32(v.eos_id.unwrap()),
+        );
+        add(
+            "tokenizer.ggml.unknown_token_id",
+            OwnedValue::U32(v.unk_id.unwrap()),
+        );
+        add("tokenizer.ggml.padding_token_id", OwnedValue::I32(-1));
+        add(
+            "tokenizer.ggml.eot_token_id",
+            OwnedValue::U32(v.eot_id.unwrap()),
+        );
+        add("tokenizer.ggml.add_bos_token", OwnedValue::Bool(true));
+        add("tokenizer.ggml.add_eos_token", OwnedValue::Bool(false));
+        add("tokenizer.ggml.add_space_prefix", OwnedValue::Bool(true));
+        w.to_bytes().unwrap()
+    }
+
+    #[test]
+    fn vocabulary_round_trips_through_gguf() {
+        let bytes = gguf_bytes("llama", "");
+        let g = Gguf::parse(&bytes).unwrap();
+        let read = TokenizerVocab::from_gguf(&g).unwrap();
+        let want = TokenizerVocab {
+            pad_id: None,
+            ..vocab()
+        };
+        assert_eq!(read, want);
+        let tok = Tokenizer::from_gguf(&g).unwrap();
+        let cases = load_json("tokenizer_cases.json");
+        for c in cases.get("encode").arr() {
+            assert_eq!(encode(&tok, c.get("text").str()), c.get("ids").u32s());
+        }
+    }
+
+    #[test]
+    fn defaults_and_errors() {
+        // Optional keys take llama.cpp's defaults.
+        let bytes = gguf_bytes("llama", "tokenizer.ggml.add_space_prefix");
+        let v = TokenizerVocab::from_gguf(&Gguf::parse(&bytes).unwrap()).unwrap();
+        assert!(v.add_space_prefix);
+        let bytes = gguf_bytes("llama", "tokenizer.ggml.eot_token_id");
+        assert_eq!(
+            TokenizerVocab::from_gguf(&Gguf::parse(&bytes).unwrap())
+                .unwrap()
+                .eot_id,
+            None
+        );
+        // Another tokenizer model is unsupported; a missing token list is a model error.
+        let bytes = gguf_bytes("gpt2", "");
+        let e = Tokenizer::from_gguf(&Gguf::parse(&bytes).unwrap()).unwrap_err();
+        assert!(matches!(e, Error::Unsupported(_)), "{e}");
+        for key in ["tokenizer.ggml.tokens", "tokenizer.ggml.model"] {
+            let bytes = gguf_bytes("llama", key);
+            let e = Tokenizer::from_gguf(&Gguf::parse(&bytes).unwrap()).unwrap_err();
+            assert!(matches!(&e, Error::Model(m) if m.contains(key)), "{e}");
+        }
+        // Without token types there are no byte tokens: still valid (unknown token fallback).
+        let bytes = gguf_bytes("llama", "tokenizer.ggml.token_type");
+        let tok = Tokenizer::from_gguf(&Gguf::parse(&bytes).unwrap()).unwrap();
+        assert!(!tok.has_byte_fallback());
+        // A mistyped array names its key.
+        let mut w = GgufWriter::new();
+        w.add("tokenizer.ggml.model", OwnedValue::str("llama"))
+            .unwrap();
+        w.add("tokenizer.ggml.tokens", OwnedValue::i32_array(&[1, 2]))
+            .unwrap();
+        let bytes = w.to_bytes().unwrap();
+        let e = Tokenizer::from_gguf(&Gguf::parse(&bytes).unwrap()).unwrap_err();
+        assert!(
+            matches!(&e, Error::Model(m) if m.contains("tokenizer.ggml.tokens")),
+            "{e}"
+        );
+    }
+}

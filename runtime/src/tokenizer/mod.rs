@@ -30,6 +30,7 @@ use core::cmp::Ordering;
 use crate::{err, Result};
 
 mod decode;
+mod gguf;
 mod map;
 
 pub use decode::TokenDecoder;
