@@ -22,3 +22,7 @@ pub mod ops;
 pub mod quant;
 
 pub use error::{Error, Result};
+pub mod cache;
+pub mod model;
+
+pub use model::{EngineOptions, MemoryReport, Mode, Model, ModelKind, Session};

@@ -1,0 +1,1 @@
+//! Teacher-forced evaluation (perplexity, KL divergence, top-1 agreement).
