@@ -1,7 +1,7 @@
 //! A naive dense f32 re-implementation of the PyTorch reference (training/model.py), reading
 //! tensors straight from a GGUF file: the oracle for the engine's incremental, cached, batched
 //! paths on random-weight models.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::type_complexity, clippy::needless_range_loop)]
 use photon::gguf::Gguf;
 use photon::quant::dequantize_row;
 use std::collections::HashMap;

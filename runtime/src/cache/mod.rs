@@ -255,10 +255,10 @@ impl Arena {
     pub fn bytes(&self) -> usize {
         self.buf.len() * 4
     }
-    pub fn as_mut(&mut self) -> &mut [f32] {
+    pub fn slice_mut(&mut self) -> &mut [f32] {
         &mut self.buf
     }
-    pub fn as_ref(&self) -> &[f32] {
+    pub fn slice(&self) -> &[f32] {
         &self.buf
     }
 }

@@ -108,7 +108,8 @@ impl Config {
         if head_dim % 2 != 0 {
             return Err(err!(Model, "head size {head_dim} is odd"));
         }
-        if !(eps > 0.0 && eps < 1.0) || !(rope_base > 1.0) {
+        let ok = eps > 0.0 && eps < 1.0 && rope_base > 1.0;
+        if !ok {
             return Err(err!(
                 Model,
                 "bad rms epsilon {eps} or rope base {rope_base}"

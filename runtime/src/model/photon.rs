@@ -179,7 +179,7 @@ impl Ph<'_> {
                 pos0: 0,
             }];
             forward(&self.env, &self.w.enc1, self.p.x, &mut segs, &mut self.p.s);
-            drop(segs);
+
             let mut na2 = 0;
             for r in 0..nb {
                 let j = self.st.units % c2;
@@ -199,7 +199,7 @@ impl Ph<'_> {
                     pos0: 0,
                 }];
                 forward(&self.env, &self.w.enc2, self.p.x, &mut segs, &mut self.p.s);
-                drop(segs);
+
                 self.p
                     .cond2
                     .copy_from_slice(&self.p.x[(na2 - 1) * d..na2 * d]);
@@ -234,7 +234,7 @@ impl Ph<'_> {
             pos0: 0,
         }];
         forward(&self.env, &self.w.dec2, self.p.x, &mut segs, &mut self.p.s);
-        drop(segs);
+
         self.p.xhat[j * d..(j + 1) * d].copy_from_slice(&self.p.x[(n - 1) * d..n * d]);
         self.st.g2_rows = r + j;
         self.st.xhat_n = j + 1;
@@ -277,7 +277,7 @@ impl Ph<'_> {
             pos0: 0,
         }];
         forward(&self.env, &self.w.dec1, self.p.x, &mut segs, &mut self.p.s);
-        drop(segs);
+
         self.st.g1_rows[j] = r + k;
         self.lm_head_x(n - 1, 1);
         self.pending[0] = j;
@@ -286,6 +286,7 @@ impl Ph<'_> {
 
     /// RecGen: G2 on its own outputs for the rest of the meta-context, then the unfinished
     /// units' first rows decoded as one batch.
+    #[allow(clippy::needless_range_loop)]
     fn rec_start(&mut self) {
         let (r, c1, c2, d) = (self.c.r, self.c.c1, self.c.c2, self.c.d);
         if !self.st.dirty {
@@ -309,7 +310,6 @@ impl Ph<'_> {
                 pos0: 0,
             }];
             forward(&self.env, &self.w.dec2, self.p.x, &mut segs, &mut self.p.s);
-            drop(segs);
             self.p.xhat[jj * d..(jj + 1) * d].copy_from_slice(&self.p.x[..d]);
             self.st.g2_rows += 1;
             self.st.xhat_n = jj + 1;
@@ -377,7 +377,7 @@ impl Ph<'_> {
             &mut segs[..ns],
             &mut self.p.s,
         );
-        drop(segs);
+
         // Last row of each segment → wide (contiguous), then one LM-head pass.
         let mut end = 0;
         for (i, &jj) in self.pending[..np].iter().enumerate() {
@@ -423,7 +423,7 @@ impl Ph<'_> {
             pos0: 0,
         }];
         forward(&self.env, &self.w.enc2, self.p.x, &mut segs, &mut self.p.s);
-        drop(segs);
+
         self.p.cond2.copy_from_slice(&self.p.x[..d]);
         self.st.f2_added += 1;
         self.st.units += c2 - j0;

@@ -460,7 +460,7 @@ impl<'m> Session<'m> {
                 super::weights::Weights::Photon(w) => &w.start,
                 _ => unreachable!(),
             };
-            self.arena.as_mut()[off..off + start.len()].copy_from_slice(start);
+            self.arena.slice_mut()[off..off + start.len()].copy_from_slice(start);
         }
     }
 
@@ -508,7 +508,7 @@ impl<'m> Session<'m> {
         assert!(row < self.n_pending, "row {row} is not pending");
         let v = self.model.vocab_size();
         let o = self.plan.logits.off + row * v;
-        &self.arena.as_ref()[o..o + v]
+        &self.arena.slice()[o..o + v]
     }
 
     /// Accepts one sampled token per pending row (same order).
@@ -584,6 +584,6 @@ pub(crate) fn split<'a>(
         inv_freq: &model.inv_freq,
     };
     let n_g1 = if c.kind == ModelKind::Photon { c.c2 } else { 0 };
-    let parts = carve_parts(arena.as_mut(), plan, caches, n_g1);
+    let parts = carve_parts(arena.slice_mut(), plan, caches, n_g1);
     (env, parts)
 }

@@ -81,7 +81,7 @@ pub(crate) struct PhotonW {
 #[derive(Debug, Clone)]
 pub(crate) enum Weights {
     Llama(LlamaW),
-    Photon(PhotonW),
+    Photon(alloc::boxed::Box<PhotonW>),
 }
 
 struct Loader<'s> {
@@ -236,7 +236,7 @@ pub(crate) fn load(cfg: &Config, src: &dyn Source, bytes: &[u8]) -> Result<(Weig
         }
         ModelKind::Photon => {
             let (c2, r) = (cfg.c2, cfg.r);
-            Weights::Photon(PhotonW {
+            Weights::Photon(alloc::boxed::Box::new(PhotonW {
                 enc_embd: ld.mat("enc.token_embd.weight", v, cfg.d0())?,
                 enc1: ld.stack("enc1.", cfg.layers[0], d, ffn)?,
                 chunk_norm: ld.vec("chunk2.norm.weight", c2 * d)?,
@@ -252,7 +252,7 @@ pub(crate) fn load(cfg: &Config, src: &dyn Source, bytes: &[u8]) -> Result<(Weig
                 dec1_embd: ld.mat("dec1.token_embd.weight", v, d)?,
                 dec1: ld.stack("dec1.", cfg.layers[3], d, ffn)?,
                 output: ld.mat("output.weight", v, d)?,
-            })
+            }))
         }
     };
     Ok((w, ld.total))
