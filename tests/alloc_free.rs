@@ -75,7 +75,11 @@ fn main() {
     let v = std::hint::black_box(vec![1u8; 10]);
     ARMED.store(false, Ordering::SeqCst);
     drop(v);
-    assert_eq!(COUNT.load(Ordering::SeqCst), 1, "the counting allocator does not count");
+    assert_eq!(
+        COUNT.load(Ordering::SeqCst),
+        1,
+        "the counting allocator does not count"
+    );
     let pm = Model::from_bytes(random_model(&RandomSpec::tiny_photon()).unwrap()).unwrap();
     let lm = Model::from_bytes(random_model(&RandomSpec::tiny_llama()).unwrap()).unwrap();
     let prompt: Vec<u32> = (0..37).map(|i| (i * 7 + 1) % 96).collect();
@@ -85,11 +89,30 @@ fn main() {
         ("photon HierGen", &pm, Mode::HierGen, 8 << 20),
         ("photon RecGen", &pm, Mode::RecGen, 8 << 20),
         ("vanilla", &lm, Mode::HierGen, 8 << 20),
-        ("photon HierGen, sliding coarse cache", &pm, Mode::HierGen, pm.min_memory()),
-        ("photon RecGen, sliding coarse cache", &pm, Mode::RecGen, pm.min_memory()),
-        ("vanilla, sliding cache", &lm, Mode::HierGen, lm.min_memory()),
+        (
+            "photon HierGen, sliding coarse cache",
+            &pm,
+            Mode::HierGen,
+            pm.min_memory(),
+        ),
+        (
+            "photon RecGen, sliding coarse cache",
+            &pm,
+            Mode::RecGen,
+            pm.min_memory(),
+        ),
+        (
+            "vanilla, sliding cache",
+            &lm,
+            Mode::HierGen,
+            lm.min_memory(),
+        ),
     ] {
-        let o = EngineOptions { memory_budget: budget, threads: 1, mode };
+        let o = EngineOptions {
+            memory_budget: budget,
+            threads: 1,
+            mode,
+        };
         let mut s = Session::new(m, &o).unwrap();
         s.feed(&prompt).unwrap();
         let n = run(&mut s, 150, &turn);

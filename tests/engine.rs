@@ -259,3 +259,44 @@ fn small_arena_slides_without_growth() {
         assert!(s.logits(0).iter().all(|v| v.is_finite()));
     }
 }
+
+#[test]
+fn evaluator_matches_reference() {
+    use photon::model::eval::{window_logits, Latents};
+    let (r, m) = photon_ref();
+    let toks = tokens(64, 96, 13);
+    for lat in [
+        Latents::Encoder,
+        Latents::Recursive { prompt: 21 },
+        Latents::Recursive { prompt: 32 },
+    ] {
+        let u_p = match lat {
+            Latents::Encoder => None,
+            Latents::Recursive { prompt } => Some(prompt / 4),
+        };
+        let (xh, _, _) = r.latents(&toks, u_p);
+        let want = r.decode1(&xh, &toks);
+        let mut n = 0;
+        window_logits(&m, &toks, lat, |i, l| {
+            check(l, &want[i], &format!("{lat:?} pos {i}"));
+            n += 1;
+        })
+        .unwrap();
+        let lo = match lat {
+            Latents::Encoder => 1,
+            Latents::Recursive { prompt } => prompt,
+        };
+        assert_eq!(n, 64 - lo);
+    }
+    let bytes = random_model(&RandomSpec::tiny_llama()).unwrap();
+    let r = Ref::new(&bytes);
+    let m = Model::from_bytes(bytes).unwrap();
+    let want = r.llama_logits(&toks);
+    let mut n = 0;
+    window_logits(&m, &toks, Latents::Encoder, |i, l| {
+        check(l, &want[i - 1], &format!("vanilla pos {i}"));
+        n += 1;
+    })
+    .unwrap();
+    assert_eq!(n, 63);
+}
