@@ -300,3 +300,39 @@ fn evaluator_matches_reference() {
     .unwrap();
     assert_eq!(n, 63);
 }
+
+#[test]
+fn recgen_reply_truncated_at_eos() {
+    let (_, m) = photon_ref();
+    let toks = tokens(64, 96, 17);
+    let p = 18; // unit 4 has 2 forced tokens; units 4..8 pending
+    let mut s = Session::new(&m, &opts(Mode::RecGen)).unwrap();
+    s.feed(&toks[..p]).unwrap();
+    let mut units: Vec<Vec<u32>> = vec![toks[16..18].to_vec(), vec![], vec![], vec![]];
+    for _ in 0..4 {
+        let n = s.pending_rows();
+        let acc: Vec<u32> = (0..n).map(|r| argmax(s.logits(r))).collect();
+        for (r, t) in acc.iter().enumerate() {
+            let u = s.pending_unit(r) - 4;
+            units[u].push(*t);
+        }
+        s.accept(&acc).unwrap();
+    }
+    // Units 4 (complete), 5, 6 (complete), 7 has 4 too: cut inside unit 6 after 1 token.
+    let mut hist = toks[..16].to_vec();
+    hist.extend(&units[0]);
+    hist.extend(&units[1]);
+    hist.push(units[2][0]);
+    assert!(s.truncate(15).is_err());
+    s.truncate(hist.len()).unwrap();
+    assert_eq!(s.position(), hist.len());
+    assert_eq!(s.pending_rows(), 0);
+    s.feed(&toks[40..43]).unwrap();
+    hist.extend(&toks[40..43]);
+    let mut fresh = Session::new(&m, &opts(Mode::RecGen)).unwrap();
+    fresh.feed(&hist).unwrap();
+    assert_eq!(s.pending_rows(), fresh.pending_rows());
+    for row in 0..s.pending_rows() {
+        check(s.logits(row), fresh.logits(row), "after truncate");
+    }
+}

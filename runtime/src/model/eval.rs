@@ -261,16 +261,18 @@ fn llama_window(
     }
 }
 
-fn photon_window(
+/// X1 (units × D), X2 (meta-contexts × D) and x̂1 (units × D) of a window.
+#[allow(clippy::type_complexity)]
+fn photon_latents(
     model: &Model,
     e: &Env,
     w: &PhotonW,
     toks: &[u32],
     latents: Latents,
-    f: &mut dyn FnMut(usize, &[f32]),
-) -> Result<()> {
+    b: &mut Buf,
+) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
     let c = model.config();
-    let (d, v, c1, c2, r) = (c.d, c.vocab, c.c1, c.c2, c.r);
+    let (d, c1, c2, r) = (c.d, c.c1, c.c2, c.r);
     let bt = c1 * c2;
     let n = toks.len();
     if n % bt != 0 {
@@ -285,7 +287,6 @@ fn photon_window(
         Latents::Encoder => n1,
         Latents::Recursive { prompt } => (prompt / c1).min(n1),
     };
-    let mut b = Buf::new(c, n1.max(ng) + r + c1 + c2);
     // F1 over every unit.
     let mut x1 = vec![0.0f32; n1 * d];
     let d0 = c.d0();
@@ -306,7 +307,7 @@ fn photon_window(
             n1,
         )
     };
-    run_causal(e, &w.enc1, &mut x1, n1, &mut f1, &mut b);
+    run_causal(e, &w.enc1, &mut x1, n1, &mut f1, b);
     // Chunker + F2 over the meta-contexts completed with encoder states (all of them, or the
     // prompt's under RecGen).
     let g_p = if u_p >= n1 { ng } else { u_p / c2 };
@@ -332,7 +333,7 @@ fn photon_window(
         ng,
         ng,
     );
-    run_causal(e, &w.enc2, &mut x2[..g_p * d], g_p, &mut f2, &mut b);
+    run_causal(e, &w.enc2, &mut x2[..g_p * d], g_p, &mut f2, b);
     // G2 (teacher forced) for meta-contexts < g_p: one window of R + C2 − 1 rows each.
     let mut xhat = vec![0.0f32; n1 * d];
     let len2 = r + c2 - 1;
@@ -348,7 +349,7 @@ fn photon_window(
         add_bias(&mut seq[o..o + r * d], &w.dec2_conv_b);
         seq[o + r * d..o + len2 * d].copy_from_slice(&x1[g * c2 * d..(g * c2 + c2 - 1) * d]);
     }
-    run_windows(e, &w.dec2, &mut seq, g_p, len2, &mut b);
+    run_windows(e, &w.dec2, &mut seq, g_p, len2, b);
     for g in 0..g_p {
         let o = (g * len2 + r - 1) * d;
         xhat[g * c2 * d..(g + 1) * c2 * d].copy_from_slice(&seq[o..o + c2 * d]);
@@ -410,6 +411,22 @@ fn photon_window(
             x2[g * d..(g + 1) * d].copy_from_slice(&a2);
         }
     }
+    Ok((x1, x2, xhat))
+}
+
+fn photon_window(
+    model: &Model,
+    e: &Env,
+    w: &PhotonW,
+    toks: &[u32],
+    latents: Latents,
+    f: &mut dyn FnMut(usize, &[f32]),
+) -> Result<()> {
+    let c = model.config();
+    let (d, v, c1, r) = (c.d, c.vocab, c.c1, c.r);
+    let n1 = toks.len() / c1;
+    let mut b = Buf::new(c, n1 + r + c1 + c.c2);
+    let (_, _, xhat) = photon_latents(model, e, w, toks, latents, &mut b)?;
     // G1 for every unit: R + C1 − 1 rows each, then the LM head over rows R−1 … R+C1−2.
     let len1 = r + c1 - 1;
     let first_unit = match latents {
@@ -469,6 +486,40 @@ fn photon_window(
         u0 += m;
     }
     Ok(())
+}
+
+/// PHOTON's latent streams over a window (each row-major, `D` wide).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhotonLatents {
+    /// Encoder states X1, one per level-1 unit.
+    pub x1: Vec<f32>,
+    /// Top states X2, one per meta-context (under RecGen, made from reconstructions after the
+    /// prompt).
+    pub x2: Vec<f32>,
+    /// Level-1 conditions x̂1, one per unit.
+    pub xhat: Vec<f32>,
+}
+
+/// The latent streams of a PHOTON window (whole meta-contexts).
+pub fn latents(model: &Model, tokens: &[u32], latents: Latents) -> Result<PhotonLatents> {
+    let c = model.config();
+    let w = match &model.w {
+        Weights::Photon(w) => w,
+        _ => return Err(err!(Input, "latents need a PHOTON model")),
+    };
+    if let Some(t) = tokens.iter().find(|&&t| t as usize >= c.vocab) {
+        return Err(err!(
+            Input,
+            "token id {t} is outside the vocabulary of {}",
+            c.vocab
+        ));
+    }
+    let kern = Kernels::detect();
+    let e = env(model, &kern);
+    let n1 = tokens.len() / c.c1;
+    let mut b = Buf::new(c, n1 + c.r + c.c1 + c.c2);
+    let (x1, x2, xhat) = photon_latents(model, &e, w, tokens, latents, &mut b)?;
+    Ok(PhotonLatents { x1, x2, xhat })
 }
 
 /// Log-softmax of `logits` into `out`; returns log-sum-exp.

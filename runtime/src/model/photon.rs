@@ -64,6 +64,29 @@ impl Session<'_> {
         }
     }
 
+    pub(crate) fn photon_truncate(&mut self, len: usize) -> crate::Result<()> {
+        let mut ph = ph!(self);
+        if !ph.st.dirty {
+            if len == *ph.pos {
+                return Ok(());
+            }
+            return Err(crate::err!(
+                Unsupported,
+                "truncate to {len} of {}: only tokens produced by RecGen since the last feed can be dropped",
+                *ph.pos
+            ));
+        }
+        let (first, last) = ph.history_range();
+        if ph.st.reply_overflow || len < first || len > last {
+            return Err(crate::err!(
+                Input,
+                "truncate to {len}: the history can end between {first} and {last} (units in order)"
+            ));
+        }
+        ph.rollback_to(Some(len));
+        Ok(())
+    }
+
     pub(crate) fn photon_mode_changed(&mut self) {
         let mode = self.mode;
         let mut ph = ph!(self);
@@ -451,6 +474,28 @@ impl Ph<'_> {
     /// Undoes what RecGen did to the coarse stream and re-encodes its tokens bottom-up, so the
     /// state equals a fresh prefill of the whole history.
     pub(crate) fn rollback(&mut self) {
+        self.rollback_to(None)
+    }
+
+    /// Tokens of history in unit order that RecGen has produced and a rollback would keep:
+    /// `(first, last)` positions that [`Session::truncate`] accepts.
+    pub(crate) fn history_range(&self) -> (usize, usize) {
+        let (c1, c2) = (self.c.c1, self.c.c2);
+        let first = self.st.snap_units * c1;
+        let mut last = first + self.st.reply_len;
+        if self.st.rec {
+            for jj in self.st.rec_j0..c2 {
+                last += self.st.ulen[jj];
+                if self.st.ulen[jj] < c1 {
+                    break;
+                }
+            }
+        }
+        (first, last)
+    }
+
+    /// [`Self::rollback`], keeping only the first `keep` tokens of the history.
+    pub(crate) fn rollback_to(&mut self, keep: Option<usize>) {
         let (c1, c2) = (self.c.c1, self.c.c2);
         if self.st.rec {
             for jj in self.st.rec_j0..c2 {
@@ -479,6 +524,9 @@ impl Ph<'_> {
         self.p.cond2.copy_from_slice(self.p.snap_cond);
         self.p.mc_lat.copy_from_slice(self.p.snap_mc);
         *self.pos = self.st.units * c1;
+        if let Some(k) = keep {
+            self.st.reply_len = self.st.reply_len.min(k.saturating_sub(*self.pos));
+        }
         let total = self.st.reply_len;
         let mut buf = [0u32; 64];
         let mut o = 0;

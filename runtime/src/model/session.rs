@@ -529,6 +529,24 @@ impl<'m> Session<'m> {
         Ok(())
     }
 
+    /// Ends a RecGen reply after `len` tokens of history: the unfinished units' rows are dropped
+    /// and the history is the first `len` tokens in unit order (units before the cut must be
+    /// complete). Afterwards no row is pending; `feed` (a next turn, or `&[]` to go on
+    /// generating) re-encodes the kept reply bottom-up. Use it when an EOS appears in unit k: step
+    /// until the units before k are complete, then cut after the EOS. In other states only
+    /// `len == position()` is accepted (a no-op).
+    pub fn truncate(&mut self, len: usize) -> Result<()> {
+        match self.model.kind() {
+            ModelKind::Photon => self.photon_truncate(len),
+            ModelKind::Llama if len == self.pos => Ok(()),
+            ModelKind::Llama => Err(err!(
+                Unsupported,
+                "truncate to {len} of {}: the vanilla model does not rewind",
+                self.pos
+            )),
+        }
+    }
+
     /// Tokens consumed so far.
     pub fn position(&self) -> usize {
         self.pos
