@@ -24,3 +24,7 @@ pub mod quant;
 pub use error::{Error, Result};
 pub mod sample;
 pub mod tokenizer;
+pub mod cache;
+pub mod model;
+
+pub use model::{EngineOptions, MemoryReport, Mode, Model, ModelKind, Session};

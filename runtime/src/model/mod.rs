@@ -1,0 +1,138 @@
+//! The PHOTON and vanilla LLaMA models: loading ([`Model`]) and running ([`Session`]).
+//!
+//! - [`config`]: hyper-parameters from GGUF metadata, validated.
+//! - `weights`: every tensor checked (presence, shape, type); matrices stay in the file's bytes.
+//! - `stack`: the one LLaMA stack both models use, several rows per weight pass.
+//! - `photon`, `llama`: the two models' state machines on top of it.
+//! - [`session`]: the arena-backed per-sequence state and the public decode API.
+//! - [`eval`]: teacher-forced evaluation (perplexity, KL, top-1 agreement).
+pub mod config;
+pub mod eval;
+mod llama;
+mod photon;
+pub mod session;
+mod source;
+mod stack;
+#[doc(hidden)]
+pub mod testing;
+mod weights;
+
+pub use config::{Config, ModelKind};
+pub use session::{EngineOptions, MemoryReport, Mode, Session};
+
+use crate::gguf::Gguf;
+use crate::Result;
+use alloc::vec::Vec;
+use weights::Weights;
+
+enum Owner {
+    #[cfg(feature = "std")]
+    Mapped(crate::gguf::MappedFile),
+    Static(&'static [u8]),
+    Owned(Vec<u8>),
+}
+
+impl Owner {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            #[cfg(feature = "std")]
+            Owner::Mapped(m) => m.bytes(),
+            Owner::Static(b) => b,
+            Owner::Owned(b) => b,
+        }
+    }
+}
+
+/// A loaded model: the file's bytes (memory-mapped, static or owned), its configuration and
+/// weight table. Matrices are read in place, never copied.
+pub struct Model {
+    owner: Owner,
+    cfg: Config,
+    pub(crate) w: Weights,
+    weight_bytes: usize,
+    pub(crate) inv_freq: Vec<f32>,
+}
+
+impl core::fmt::Debug for Model {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Model")
+            .field("cfg", &self.cfg)
+            .field("weight_bytes", &self.weight_bytes)
+            .finish()
+    }
+}
+
+impl Model {
+    /// Memory-maps a GGUF file (zero copy).
+    #[cfg(feature = "std")]
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Model> {
+        Model::load(Owner::Mapped(crate::gguf::MappedFile::open(path)?))
+    }
+
+    /// A model embedded in the program (bare metal).
+    pub fn from_static(bytes: &'static [u8]) -> Result<Model> {
+        Model::load(Owner::Static(bytes))
+    }
+
+    /// A model held in an owned buffer (tests, in-memory conversions).
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Model> {
+        Model::load(Owner::Owned(bytes))
+    }
+
+    fn load(owner: Owner) -> Result<Model> {
+        let bytes = owner.bytes();
+        let g = Gguf::parse(bytes)?;
+        let cfg = Config::from_source(&g)?;
+        let (w, weight_bytes) = weights::load(&cfg, &g, bytes)?;
+        let inv_freq = stack::inv_freq(cfg.rope_base, cfg.head_dim);
+        Ok(Model {
+            owner,
+            cfg,
+            w,
+            weight_bytes,
+            inv_freq,
+        })
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        self.owner.bytes()
+    }
+
+    pub fn kind(&self) -> ModelKind {
+        self.cfg.kind
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.cfg.vocab
+    }
+
+    /// Bytes of tensor data the model reads (mapped, not copied).
+    pub fn weight_bytes(&self) -> usize {
+        self.weight_bytes
+    }
+
+    /// The file's metadata (tokenizer, chat strings...).
+    pub fn gguf(&self) -> Gguf<'_> {
+        Gguf::parse(self.bytes()).expect("the file parsed when the model was loaded")
+    }
+
+    /// Smallest arena budget (bytes) a [`Session`] runs with.
+    pub fn min_memory(&self) -> usize {
+        session::Plan::new(self, 0).min_bytes
+    }
+
+    /// Arena bytes beyond which a session gains nothing (the coarse cache spans the trained
+    /// context).
+    pub fn max_useful_memory(&self) -> usize {
+        session::Plan::new(self, usize::MAX / 2).arena_bytes
+    }
+
+    /// Trained sequence length T in tokens.
+    pub fn trained_context(&self) -> usize {
+        self.cfg.context
+    }
+}

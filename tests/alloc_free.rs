@@ -1,0 +1,127 @@
+//! The decode loop allocates nothing: feeding a next turn, HierGen and RecGen steps (PHOTON) and
+//! vanilla steps run with a counting global allocator armed. Its own binary with
+//! `harness = false`, so no other test thread can allocate while the counter is armed.
+use photon::model::testing::{random_model, RandomSpec};
+use photon::{EngineOptions, Mode, Model, Session};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+struct Counting;
+static ARMED: AtomicBool = AtomicBool::new(false);
+static COUNT: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        if ARMED.load(Ordering::Relaxed) {
+            COUNT.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        if ARMED.load(Ordering::Relaxed) {
+            COUNT.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn argmax(x: &[f32]) -> u32 {
+    let mut b = 0;
+    for (i, v) in x.iter().enumerate() {
+        if *v > x[b] {
+            b = i;
+        }
+    }
+    b as u32
+}
+
+/// Runs `steps` decode steps (greedy) then feeds `turn`, with the counter armed.
+fn run(s: &mut Session, steps: usize, turn: &[u32]) -> usize {
+    let mut toks = [0u32; 16];
+    COUNT.store(0, Ordering::SeqCst);
+    ARMED.store(true, Ordering::SeqCst);
+    for _ in 0..steps {
+        let n = s.pending_rows();
+        for (r, t) in toks[..n].iter_mut().enumerate() {
+            *t = argmax(s.logits(r));
+        }
+        s.accept(&toks[..n]).expect("accept");
+    }
+    s.feed(turn).expect("feed");
+    for _ in 0..steps {
+        let n = s.pending_rows();
+        for (r, t) in toks[..n].iter_mut().enumerate() {
+            *t = argmax(s.logits(r));
+        }
+        s.accept(&toks[..n]).expect("accept");
+    }
+    ARMED.store(false, Ordering::SeqCst);
+    COUNT.load(Ordering::SeqCst)
+}
+
+fn main() {
+    // The counter itself works.
+    COUNT.store(0, Ordering::SeqCst);
+    ARMED.store(true, Ordering::SeqCst);
+    let v = std::hint::black_box(vec![1u8; 10]);
+    ARMED.store(false, Ordering::SeqCst);
+    drop(v);
+    assert_eq!(
+        COUNT.load(Ordering::SeqCst),
+        1,
+        "the counting allocator does not count"
+    );
+    let pm = Model::from_bytes(random_model(&RandomSpec::tiny_photon()).unwrap()).unwrap();
+    let lm = Model::from_bytes(random_model(&RandomSpec::tiny_llama()).unwrap()).unwrap();
+    let prompt: Vec<u32> = (0..37).map(|i| (i * 7 + 1) % 96).collect();
+    let turn: Vec<u32> = (0..11).map(|i| (i * 5 + 2) % 96).collect();
+    let mut failed = false;
+    for (name, m, mode, budget) in [
+        ("photon HierGen", &pm, Mode::HierGen, 8 << 20),
+        ("photon RecGen", &pm, Mode::RecGen, 8 << 20),
+        ("vanilla", &lm, Mode::HierGen, 8 << 20),
+        (
+            "photon HierGen, sliding coarse cache",
+            &pm,
+            Mode::HierGen,
+            pm.min_memory(),
+        ),
+        (
+            "photon RecGen, sliding coarse cache",
+            &pm,
+            Mode::RecGen,
+            pm.min_memory(),
+        ),
+        (
+            "vanilla, sliding cache",
+            &lm,
+            Mode::HierGen,
+            lm.min_memory(),
+        ),
+    ] {
+        let o = EngineOptions {
+            memory_budget: budget,
+            threads: 1,
+            mode,
+        };
+        let mut s = Session::new(m, &o).unwrap();
+        s.feed(&prompt).unwrap();
+        let n = run(&mut s, 150, &turn);
+        println!("{name}: {n} allocations in 300 decode steps and one fed turn");
+        failed |= n != 0;
+    }
+    if failed {
+        eprintln!("FAILED: the decode loop allocated");
+        std::process::exit(1);
+    }
+    println!("alloc_free: ok");
+}

@@ -1,0 +1,338 @@
+//! The engine against a naive dense re-implementation of the reference, on random-weight models:
+//! incremental decoding, batched prefill, RecGen batches, conversations, the arena's bounds.
+mod common;
+use common::{max_abs_diff, Ref};
+use photon::model::testing::{random_model, RandomSpec};
+use photon::{EngineOptions, Error, Mode, Model, Session};
+
+const TOL: f32 = 2e-4;
+
+fn opts(mode: Mode) -> EngineOptions {
+    EngineOptions {
+        memory_budget: 16 << 20,
+        threads: 1,
+        mode,
+    }
+}
+
+fn tokens(n: usize, vocab: u32, seed: u32) -> Vec<u32> {
+    let mut s = seed.wrapping_mul(2654435761) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            s % vocab
+        })
+        .collect()
+}
+
+fn check(got: &[f32], want: &[f32], what: &str) -> f32 {
+    let e = max_abs_diff(got, want);
+    assert!(e < TOL, "{what}: max |Δ| {e}");
+    e
+}
+
+#[test]
+fn llama_incremental_matches_reference() {
+    let bytes = random_model(&RandomSpec::tiny_llama()).unwrap();
+    let r = Ref::new(&bytes);
+    let m = Model::from_bytes(bytes).unwrap();
+    let toks = tokens(40, 96, 3);
+    let want = r.llama_logits(&toks);
+    let mut s = Session::new(&m, &opts(Mode::HierGen)).unwrap();
+    s.feed(&toks[..13]).unwrap();
+    check(s.logits(0), &want[12], "prefill");
+    for i in 13..40 {
+        s.accept(&[toks[i]]).unwrap();
+        check(s.logits(0), &want[i], &format!("step {i}"));
+    }
+    assert_eq!(s.position(), 40);
+}
+
+fn photon_ref() -> (Ref, Model) {
+    let bytes = random_model(&RandomSpec::tiny_photon()).unwrap();
+    (Ref::new(&bytes), Model::from_bytes(bytes).unwrap())
+}
+
+#[test]
+fn photon_hiergen_matches_reference() {
+    let (r, m) = photon_ref();
+    let toks = tokens(48, 96, 5);
+    let (xh, _, _) = r.latents(&toks, None);
+    let want = r.decode1(&xh, &toks);
+    // Prompts of every length in one shot.
+    for p in [0usize, 1, 3, 4, 5, 15, 16, 17, 21, 32, 37, 40, 47] {
+        let mut s = Session::new(&m, &opts(Mode::HierGen)).unwrap();
+        s.feed(&toks[..p]).unwrap();
+        assert_eq!(s.pending_rows(), 1);
+        check(s.logits(0), &want[p], &format!("prefill {p}"));
+    }
+    // Token by token.
+    let mut s = Session::new(&m, &opts(Mode::HierGen)).unwrap();
+    s.feed(&toks[..2]).unwrap();
+    for i in 2..48 {
+        s.accept(&[toks[i]]).unwrap();
+        if i + 1 < 48 {
+            check(s.logits(0), &want[i + 1], &format!("step {i}"));
+        }
+    }
+}
+
+/// Drives a RecGen session teacher-forced from prompt `p` to the end of `toks`, comparing every
+/// pending row with the reference's logits of its position.
+fn recgen_run(s: &mut Session, want: &[Vec<f32>], toks: &[u32], p: usize, c1: usize) -> usize {
+    let mut count = std::collections::HashMap::<usize, usize>::new();
+    let mut steps = 0;
+    loop {
+        let n = s.pending_rows();
+        assert!(n > 0);
+        let mut acc = vec![];
+        let mut done = false;
+        for row in 0..n {
+            let u = s.pending_unit(row);
+            let k = *count
+                .entry(u)
+                .or_insert(if u == p / c1 { p % c1 } else { 0 });
+            let pos = u * c1 + k;
+            if pos >= toks.len() {
+                done = true;
+                break;
+            }
+            check(
+                s.logits(row),
+                &want[pos],
+                &format!("recgen row {row} unit {u} pos {pos}"),
+            );
+            acc.push(toks[pos]);
+            count.insert(u, k + 1);
+        }
+        if done {
+            return steps;
+        }
+        s.accept(&acc).unwrap();
+        steps += 1;
+    }
+}
+
+#[test]
+fn photon_recgen_matches_reference() {
+    let (r, m) = photon_ref();
+    let toks = tokens(48, 96, 7);
+    for p in [5usize, 16, 21, 30] {
+        let (xh, _, _) = r.latents(&toks, Some(p / 4));
+        let want = r.decode1(&xh, &toks);
+        let mut s = Session::new(&m, &opts(Mode::RecGen)).unwrap();
+        s.feed(&toks[..p]).unwrap();
+        let mc_end = (p / 16 + 1) * 16;
+        assert_eq!(s.pending_rows(), (mc_end - p / 4 * 4) / 4);
+        let steps = recgen_run(&mut s, &want, &toks, p, 4);
+        assert!(steps > 0);
+    }
+}
+
+#[test]
+fn photon_mode_switch_and_conversation() {
+    let (r, m) = photon_ref();
+    let toks = tokens(64, 96, 11);
+    let p = 21;
+    // RecGen reply to the end of its second meta-context, then a new turn.
+    let (xh, _, _) = r.latents(&toks[..48], Some(p / 4));
+    let want = r.decode1(&xh, &toks[..48]);
+    for mode in [Mode::RecGen, Mode::HierGen] {
+        let mut s = Session::new(&m, &opts(Mode::RecGen)).unwrap();
+        s.feed(&toks[..p]).unwrap();
+        recgen_run(&mut s, &want, &toks[..48], p, 4);
+        assert_eq!(s.position(), 48);
+        s.set_mode(mode);
+        s.feed(&toks[48..53]).unwrap();
+        let mut fresh = Session::new(&m, &opts(mode)).unwrap();
+        fresh.feed(&toks[..53]).unwrap();
+        assert_eq!(s.pending_rows(), fresh.pending_rows());
+        for row in 0..s.pending_rows() {
+            check(s.logits(row), fresh.logits(row), "turn 2 == fresh prefill");
+        }
+    }
+    // A reply cut inside a RecGen batch keeps the units in order up to the first unfinished one.
+    let mut s = Session::new(&m, &opts(Mode::RecGen)).unwrap();
+    s.feed(&toks[..p]).unwrap();
+    // p = 21: units 5 (1 forced token), 6, 7 pending; two steps.
+    let mut hist: Vec<u32> = toks[..p].to_vec();
+    let mut units: Vec<Vec<u32>> = vec![vec![], vec![], vec![]];
+    for step in 0..2 {
+        let acc: Vec<u32> = (0..s.pending_rows())
+            .map(|i| (step * 7 + i * 3) as u32 % 96)
+            .collect();
+        for (i, t) in acc.iter().enumerate() {
+            units[i].push(*t);
+        }
+        s.accept(&acc).unwrap();
+    }
+    hist.extend(&units[0]); // unit 5 now has 3 of 4 tokens: unfinished, later units dropped
+    s.feed(&toks[60..62]).unwrap();
+    hist.extend(&toks[60..62]);
+    let mut fresh = Session::new(&m, &opts(Mode::RecGen)).unwrap();
+    fresh.feed(&hist).unwrap();
+    assert_eq!(s.position(), hist.len());
+    for row in 0..s.pending_rows() {
+        check(s.logits(row), fresh.logits(row), "cut reply");
+    }
+}
+
+#[test]
+fn budget_too_small_is_a_clear_error() {
+    let (_, m) = photon_ref();
+    let min = m.min_memory();
+    let e = Session::new(
+        &m,
+        &EngineOptions {
+            memory_budget: min - 1,
+            threads: 1,
+            mode: Mode::HierGen,
+        },
+    )
+    .unwrap_err();
+    match e {
+        Error::Memory(msg) => assert!(msg.contains(&min.to_string()), "{msg}"),
+        e => panic!("{e}"),
+    }
+    Session::new(
+        &m,
+        &EngineOptions {
+            memory_budget: min,
+            threads: 1,
+            mode: Mode::HierGen,
+        },
+    )
+    .unwrap();
+}
+
+fn argmax(x: &[f32]) -> u32 {
+    let mut b = 0;
+    for (i, v) in x.iter().enumerate() {
+        if *v > x[b] {
+            b = i;
+        }
+    }
+    b as u32
+}
+
+/// Beyond the coarse cache: sink + sliding window, no error, no growth, finite logits.
+#[test]
+fn small_arena_slides_without_growth() {
+    let spec = RandomSpec {
+        context: 128,
+        ..RandomSpec::tiny_llama()
+    };
+    let lm = Model::from_bytes(random_model(&spec).unwrap()).unwrap();
+    let spec = RandomSpec {
+        context: 128,
+        ..RandomSpec::tiny_photon()
+    };
+    let pm = Model::from_bytes(random_model(&spec).unwrap()).unwrap();
+    for (m, mode) in [
+        (&lm, Mode::HierGen),
+        (&pm, Mode::HierGen),
+        (&pm, Mode::RecGen),
+    ] {
+        let o = EngineOptions {
+            memory_budget: m.min_memory(),
+            threads: 1,
+            mode,
+        };
+        let mut s = Session::new(m, &o).unwrap();
+        let before = s.memory();
+        s.feed(&tokens(70, 96, 1)).unwrap();
+        while s.position() < 600 {
+            let acc: Vec<u32> = (0..s.pending_rows()).map(|r| argmax(s.logits(r))).collect();
+            for r in 0..s.pending_rows() {
+                assert!(s.logits(r).iter().all(|v| v.is_finite()));
+            }
+            s.accept(&acc).unwrap();
+        }
+        let after = s.memory();
+        assert_eq!(before.arena_bytes, after.arena_bytes);
+        assert!(after.coarse_evicted > 0, "{after:?}");
+        assert!(after.coarse_len <= after.coarse_capacity);
+        // A new turn after sliding still works.
+        s.feed(&tokens(9, 96, 2)).unwrap();
+        assert!(s.logits(0).iter().all(|v| v.is_finite()));
+    }
+}
+
+#[test]
+fn evaluator_matches_reference() {
+    use photon::model::eval::{window_logits, Latents};
+    let (r, m) = photon_ref();
+    let toks = tokens(64, 96, 13);
+    for lat in [
+        Latents::Encoder,
+        Latents::Recursive { prompt: 21 },
+        Latents::Recursive { prompt: 32 },
+    ] {
+        let u_p = match lat {
+            Latents::Encoder => None,
+            Latents::Recursive { prompt } => Some(prompt / 4),
+        };
+        let (xh, _, _) = r.latents(&toks, u_p);
+        let want = r.decode1(&xh, &toks);
+        let mut n = 0;
+        window_logits(&m, &toks, lat, |i, l| {
+            check(l, &want[i], &format!("{lat:?} pos {i}"));
+            n += 1;
+        })
+        .unwrap();
+        let lo = match lat {
+            Latents::Encoder => 1,
+            Latents::Recursive { prompt } => prompt,
+        };
+        assert_eq!(n, 64 - lo);
+    }
+    let bytes = random_model(&RandomSpec::tiny_llama()).unwrap();
+    let r = Ref::new(&bytes);
+    let m = Model::from_bytes(bytes).unwrap();
+    let want = r.llama_logits(&toks);
+    let mut n = 0;
+    window_logits(&m, &toks, Latents::Encoder, |i, l| {
+        check(l, &want[i - 1], &format!("vanilla pos {i}"));
+        n += 1;
+    })
+    .unwrap();
+    assert_eq!(n, 63);
+}
+
+#[test]
+fn recgen_reply_truncated_at_eos() {
+    let (_, m) = photon_ref();
+    let toks = tokens(64, 96, 17);
+    let p = 18; // unit 4 has 2 forced tokens; units 4..8 pending
+    let mut s = Session::new(&m, &opts(Mode::RecGen)).unwrap();
+    s.feed(&toks[..p]).unwrap();
+    let mut units: Vec<Vec<u32>> = vec![toks[16..18].to_vec(), vec![], vec![], vec![]];
+    for _ in 0..4 {
+        let n = s.pending_rows();
+        let acc: Vec<u32> = (0..n).map(|r| argmax(s.logits(r))).collect();
+        for (r, t) in acc.iter().enumerate() {
+            let u = s.pending_unit(r) - 4;
+            units[u].push(*t);
+        }
+        s.accept(&acc).unwrap();
+    }
+    // Units 4 (complete), 5, 6 (complete), 7 has 4 too: cut inside unit 6 after 1 token.
+    let mut hist = toks[..16].to_vec();
+    hist.extend(&units[0]);
+    hist.extend(&units[1]);
+    hist.push(units[2][0]);
+    assert!(s.truncate(15).is_err());
+    s.truncate(hist.len()).unwrap();
+    assert_eq!(s.position(), hist.len());
+    assert_eq!(s.pending_rows(), 0);
+    s.feed(&toks[40..43]).unwrap();
+    hist.extend(&toks[40..43]);
+    let mut fresh = Session::new(&m, &opts(Mode::RecGen)).unwrap();
+    fresh.feed(&hist).unwrap();
+    assert_eq!(s.pending_rows(), fresh.pending_rows());
+    for row in 0..s.pending_rows() {
+        check(s.logits(row), fresh.logits(row), "after truncate");
+    }
+}
