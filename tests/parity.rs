@@ -4,6 +4,7 @@
 //! RecGen / vanilla continuations identical up to the first step where the reference's top-2
 //! margin is below 1e-3, and the two-turn chat under every mode. Then Q8_0 / Q4_0 copies made in
 //! memory against the float run (top-1 agreement and KL, enforced bounds).
+#![allow(clippy::needless_range_loop)]
 use photon::gguf::{Gguf, GgufWriter, OwnedValue, Value};
 use photon::model::eval::{self, Latents};
 use photon::quant::{dequantize_row, quantize_row, GgmlType};
