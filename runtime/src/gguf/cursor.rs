@@ -105,6 +105,13 @@ impl<'a> Cursor<'a> {
     pub(crate) fn string(&mut self, what: &str) -> Result<&'a str> {
         let len_at = self.pos;
         let len = self.u64(what)?;
+        let left = self.remaining();
+        if len > left as u64 {
+            return Err(err!(
+                Format,
+                "truncated file: reading {what} at offset {len_at} needs {len} bytes, {left} remain"
+            ));
+        }
         let bytes = self.take_u64(len, what)?;
         core::str::from_utf8(bytes).map_err(|e| {
             err!(

@@ -74,8 +74,9 @@ fn check_count(count: u64, what: &str, min_bytes: usize, cur: &Cursor<'_>) -> Re
     if count > max {
         return Err(err!(
             Format,
-            "{what} count {count} is impossible: {} bytes remain after the header",
-            cur.remaining()
+            "{what} count {count} is impossible: only {} bytes remain after offset {}",
+            cur.remaining(),
+            cur.pos()
         ));
     }
     Ok(count as usize) // count <= remaining bytes, so it fits

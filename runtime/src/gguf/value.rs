@@ -166,6 +166,28 @@ impl<'a> Value<'a> {
         }
     }
 
+    /// An owned copy (e.g. to copy metadata from one file into a [`GgufWriter`](super::GgufWriter)).
+    pub fn to_owned_value(&self) -> OwnedValue {
+        match *self {
+            Value::U8(v) => OwnedValue::U8(v),
+            Value::I8(v) => OwnedValue::I8(v),
+            Value::U16(v) => OwnedValue::U16(v),
+            Value::I16(v) => OwnedValue::I16(v),
+            Value::U32(v) => OwnedValue::U32(v),
+            Value::I32(v) => OwnedValue::I32(v),
+            Value::F32(v) => OwnedValue::F32(v),
+            Value::Bool(v) => OwnedValue::Bool(v),
+            Value::Str(s) => OwnedValue::str(s),
+            Value::Array(a) => OwnedValue::Array(
+                a.elem_type(),
+                a.iter().map(|v| v.to_owned_value()).collect(),
+            ),
+            Value::U64(v) => OwnedValue::U64(v),
+            Value::I64(v) => OwnedValue::I64(v),
+            Value::F64(v) => OwnedValue::F64(v),
+        }
+    }
+
     /// The string, if this is a string.
     pub fn as_str(&self) -> Option<&'a str> {
         match *self {
@@ -379,8 +401,9 @@ fn read_array<'a>(cur: &mut Cursor<'a>, depth: usize) -> Result<Array<'a>> {
     if len > max {
         return Err(err!(
             Format,
-            "array at offset {at} claims {len} elements of {} but only {} bytes remain",
+            "array at offset {at} claims {len} elements of {} ({}+ bytes each) but only {} bytes remain",
             elem.name(),
+            elem.min_size(),
             cur.remaining()
         ));
     }
