@@ -37,9 +37,9 @@ impl Template {
         }
         let mut enc = Vec::new();
         for k in KEYS {
-            let s = g.str(k).map_err(|e| {
-                Fail::msg(format!("the model's chat template is incomplete: {e}"))
-            })?;
+            let s = g
+                .str(k)
+                .map_err(|e| Fail::msg(format!("the model's chat template is incomplete: {e}")))?;
             let mut v = Vec::new();
             tok.encode_special(s, &mut v).map_err(Fail::engine)?;
             enc.push(v);
@@ -373,7 +373,9 @@ impl Out<'_> {
         emit: &mut dyn FnMut(&str) -> Result<(), Fail>,
     ) -> Result<(), Fail> {
         self.raw.clear();
-        self.decoder.push(tok, t, &mut self.raw).map_err(Fail::engine)?;
+        self.decoder
+            .push(tok, t, &mut self.raw)
+            .map_err(Fail::engine)?;
         self.flush(emit)
     }
 
@@ -390,5 +392,131 @@ impl Out<'_> {
         self.clean.clear();
         clean_output(&self.raw, &mut self.clean);
         emit(&self.clean)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat_support;
+    use photon::EngineOptions;
+
+    /// Replies on a model whose replies end within a few tokens (uniform over ids 0..80, three
+    /// of them stop tokens), several turns, both modes: the history holds exactly the printed
+    /// tokens (no stop token inside a reply), the printed text is their sanitized decoding, and
+    /// the session's position matches the history after every reply (RecGen: after the cut).
+    #[test]
+    fn replies_are_the_printed_tokens() {
+        let path = chat_support::chatty_model();
+        let model = Model::open(&path).unwrap();
+        let tok = Tokenizer::from_gguf(&model.gguf()).unwrap();
+        let tpl = Template::from_model(&model.gguf(), &tok).unwrap().unwrap();
+        let mut ends = 0;
+        let mut mids = 0;
+        for mode in [Mode::HierGen, Mode::RecGen] {
+            for seed in 0..12u64 {
+                let opts = EngineOptions {
+                    mode,
+                    ..Default::default()
+                };
+                let sess = Session::new(&model, &opts).unwrap();
+                let cfg = SamplerConfig {
+                    temperature: 1.0,
+                    top_k: 80,
+                    top_p: 1.0,
+                    min_p: 0.0,
+                    repeat_penalty: 1.0,
+                    repeat_last_n: 0,
+                    seed,
+                };
+                let mut conv = Conv::new(&model, &tok, sess, cfg, Some(&tpl)).unwrap();
+                for turn in 0..4 {
+                    let user = ["Good morrow", "What news?", "Ay, my lord.", "x"][turn];
+                    let toks = tpl.user_turn(&tok, user).unwrap();
+                    conv.feed(&toks).unwrap();
+                    assert_eq!(conv.sess.position(), conv.history.len());
+                    let before = conv.history.len();
+                    let mut text = String::new();
+                    let mut dec = TokenDecoder::new();
+                    let max = 40;
+                    let r = conv
+                        .generate(max, &mut dec, &tpl.assistant_suffix, &|| false, &mut |s| {
+                            text.push_str(s);
+                            Ok(())
+                        })
+                        .unwrap();
+                    let reply = conv.history[before..].to_vec();
+                    assert_eq!(reply.len(), r.tokens);
+                    assert!(r.tokens <= max);
+                    assert!(
+                        !reply.iter().any(|t| conv.stops.contains(t)),
+                        "{mode:?} seed {seed}: stop token inside {reply:?}"
+                    );
+                    let mut raw = String::new();
+                    let mut d2 = TokenDecoder::new();
+                    for &t in &reply {
+                        d2.push(&tok, t, &mut raw).unwrap();
+                    }
+                    d2.finish(&mut raw);
+                    let mut clean = String::new();
+                    clean_output(&raw, &mut clean);
+                    assert_eq!(text, clean, "{mode:?} seed {seed}");
+                    assert!(!text.contains('\u{1b}'));
+                    assert_eq!(
+                        conv.sess.position(),
+                        conv.history.len(),
+                        "{mode:?} seed {seed} turn {turn}"
+                    );
+                    if r.reason == StopReason::End {
+                        ends += 1;
+                        // RecGen: a reply that ends mid meta-context was cut.
+                        if conv.sess.position() % 16 != 0 {
+                            mids += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(ends > 40, "only {ends} replies ended at a stop token");
+        assert!(mids > 10);
+    }
+
+    /// Ctrl-C (the stop callback) ends a reply at once in both modes; the conversation goes on.
+    #[test]
+    fn stop_callback_interrupts() {
+        let path = chat_support::photon_model();
+        let model = Model::open(&path).unwrap();
+        let tok = Tokenizer::from_gguf(&model.gguf()).unwrap();
+        let tpl = Template::from_model(&model.gguf(), &tok).unwrap().unwrap();
+        for mode in [Mode::HierGen, Mode::RecGen] {
+            let opts = EngineOptions {
+                mode,
+                ..Default::default()
+            };
+            let sess = Session::new(&model, &opts).unwrap();
+            let mut conv =
+                Conv::new(&model, &tok, sess, SamplerConfig::default(), Some(&tpl)).unwrap();
+            conv.ignore_eos = true;
+            for _ in 0..2 {
+                conv.feed(&tpl.user_turn(&tok, "hello").unwrap()).unwrap();
+                let calls = std::cell::Cell::new(0);
+                let stop = || {
+                    calls.set(calls.get() + 1);
+                    calls.get() > 9
+                };
+                let r = conv
+                    .generate(
+                        1000,
+                        &mut TokenDecoder::new(),
+                        &tpl.assistant_suffix,
+                        &stop,
+                        &mut |_| Ok(()),
+                    )
+                    .unwrap();
+                assert_eq!(r.reason, StopReason::Interrupted);
+                assert!(r.tokens >= 9 && r.tokens <= 9 * 4, "{mode:?}: {}", r.tokens);
+                assert_eq!(conv.sess.position(), conv.history.len());
+            }
+        }
     }
 }

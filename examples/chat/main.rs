@@ -10,6 +10,10 @@ mod conv;
 mod signal;
 mod text;
 
+#[cfg(test)]
+#[path = "../../tests/chat_support/mod.rs"]
+mod chat_support;
+
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,7 +33,10 @@ const PROMPT: &str = "> ";
 
 /// Model files tried when `--model` is not given, in order, in the current directory and then
 /// in the source tree this example was built from.
-const DEFAULT_MODELS: [&str; 2] = ["models/photon-tiny-q8_0.gguf", "models/photon-tiny-f16.gguf"];
+const DEFAULT_MODELS: [&str; 2] = [
+    "models/photon-tiny-q8_0.gguf",
+    "models/photon-tiny-f16.gguf",
+];
 
 /// Everything that ends the program early.
 #[derive(Debug)]
@@ -85,7 +92,12 @@ fn mode_name(m: Mode) -> &'static str {
 /// Type a message and press Enter; the reply streams as it is generated. Ctrl-C stops a reply,
 /// Ctrl-D (end of input) quits. Commands: /help, /reset, /stats, /mode hiergen|recgen, /quit.
 #[derive(Parser, Debug)]
-#[command(name = "chat", version, allow_negative_numbers = true)]
+#[command(
+    name = "chat",
+    version,
+    allow_negative_numbers = true,
+    args_override_self = true
+)]
 struct Args {
     /// Model file (GGUF). Default: models/photon-tiny-q8_0.gguf, else models/photon-tiny-f16.gguf
     #[arg(long, short = 'm', value_name = "PATH")]
@@ -549,7 +561,8 @@ fn interactive(ui: &Ui, conv: &mut Conv<'_>) -> Result<u8, Fail> {
         let cap = byte_cap(conv.tok, message_limit(conv));
         signal::set_state(State::Idle);
         eprint!("{PROMPT}");
-        let line = read_line(&mut input, cap, &mut buf).map_err(|e| Fail::io("reading input", e))?;
+        let line =
+            read_line(&mut input, cap, &mut buf).map_err(|e| Fail::io("reading input", e))?;
         signal::set_state(State::Busy);
         if echo {
             match line {

@@ -48,6 +48,15 @@ pub fn clean_input(s: &str) -> (String, usize) {
                     _ => {}
                 }
             }
+            // C1 CSI: like `ESC [`.
+            '\u{9b}' => {
+                removed += 1;
+                for d in it.by_ref() {
+                    if ('@'..='~').contains(&d) {
+                        break;
+                    }
+                }
+            }
             '\n' | '\t' => out.push(c),
             c if is_unsafe(c) => removed += 1,
             c => out.push(c),
@@ -141,7 +150,11 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
-        _ => return Err(format!("invalid size '{t}': use bytes such as 16M, 512K or 1048576")),
+        _ => {
+            return Err(format!(
+                "invalid size '{t}': use bytes such as 16M, 512K or 1048576"
+            ))
+        }
     };
     let v: f64 = num
         .parse()
@@ -176,11 +189,17 @@ mod tests {
 
     #[test]
     fn input_escapes_removed() {
-        assert_eq!(clean_input("a\u{1b}[31mred\u{1b}[0m b"), ("ared b".into(), 2));
+        assert_eq!(
+            clean_input("a\u{1b}[31mred\u{1b}[0m b"),
+            ("ared b".into(), 2)
+        );
         assert_eq!(clean_input("x\u{1b}]0;title\u{7}y"), ("xy".into(), 1));
         assert_eq!(clean_input("x\u{1b}]0;t\u{1b}\\y"), ("xy".into(), 1));
         assert_eq!(clean_input("up\u{1b}OA"), ("up".into(), 1));
-        assert_eq!(clean_input("a\u{7}b\u{0}c\u{9b}d\u{202e}e"), ("abcde".into(), 4));
+        assert_eq!(
+            clean_input("a\u{7}b\u{0}c\u{9b}2Jd\u{202e}e"),
+            ("abcde".into(), 4)
+        );
         assert_eq!(clean_input("tab\there\nnl"), ("tab\there\nnl".into(), 0));
         assert_eq!(clean_input("\u{1b}"), ("".into(), 1));
     }

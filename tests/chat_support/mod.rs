@@ -25,7 +25,12 @@ pub fn chat_bin() -> &'static Path {
             .and_then(Path::parent)
             .expect("test binary in target/<profile>/deps")
             .to_path_buf();
-        let profile = profile_dir.file_name().unwrap().to_str().unwrap().to_string();
+        let profile = profile_dir
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
         let mut cmd = Command::new(env!("CARGO"));
         cmd.current_dir(ROOT)
             .args(["build", "--quiet", "--example", "chat"]);
@@ -43,7 +48,11 @@ pub fn chat_bin() -> &'static Path {
         }
         let above = profile_dir.parent().expect("target dir");
         let triple = above.file_name().unwrap().to_str().unwrap();
-        if triple.contains('-') && above.parent().is_some_and(|t| t.join("CACHEDIR.TAG").exists()) {
+        if triple.contains('-')
+            && above
+                .parent()
+                .is_some_and(|t| t.join("CACHEDIR.TAG").exists())
+        {
             cmd.args(["--target", triple]);
         }
         let target_dir = if triple.contains('-') {
@@ -74,8 +83,11 @@ fn vocab() -> serde_json::Value {
 /// (control tokens, the stop tokens among them, then the byte tokens <0x00>...): replies that end
 /// often and print control characters. Written once per name under the target's tmp dir.
 pub fn model(name: &str, photon: bool, template: bool, zero_head: bool) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let path = dir.join(format!("chat-{name}.gguf"));
+    // Integration tests get a tmp dir in target/; the example's unit tests use the system's.
+    let dir = option_env!("CARGO_TARGET_TMPDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let path = dir.join(format!("photon-chat-test-{name}.gguf"));
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     if path.exists() {
@@ -118,7 +130,8 @@ pub fn model(name: &str, photon: bool, template: bool, zero_head: bool) -> PathB
         }
     }
     let id = |k: &str| OwnedValue::U32(v[k].as_u64().unwrap() as u32);
-    w.add("tokenizer.ggml.model", OwnedValue::str("llama")).unwrap();
+    w.add("tokenizer.ggml.model", OwnedValue::str("llama"))
+        .unwrap();
     w.add("tokenizer.ggml.tokens", OwnedValue::str_array(&tokens))
         .unwrap();
     w.add("tokenizer.ggml.scores", OwnedValue::f32_array(&scores))
@@ -127,8 +140,10 @@ pub fn model(name: &str, photon: bool, template: bool, zero_head: bool) -> PathB
         .unwrap();
     w.add("tokenizer.ggml.bos_token_id", id("bos_id")).unwrap();
     w.add("tokenizer.ggml.eos_token_id", id("eos_id")).unwrap();
-    w.add("tokenizer.ggml.unknown_token_id", id("unk_id")).unwrap();
-    w.add("tokenizer.ggml.padding_token_id", id("pad_id")).unwrap();
+    w.add("tokenizer.ggml.unknown_token_id", id("unk_id"))
+        .unwrap();
+    w.add("tokenizer.ggml.padding_token_id", id("pad_id"))
+        .unwrap();
     w.add("tokenizer.ggml.eot_token_id", id("eot_id")).unwrap();
     w.add("tokenizer.ggml.add_bos_token", OwnedValue::Bool(true))
         .unwrap();
