@@ -484,3 +484,40 @@ fn ctrl_c_in_one_shot_mode_ends_with_130() {
     err.drain(Duration::from_secs(5));
     assert!(err.text().contains("[interrupted · "), "{}", err.text());
 }
+
+#[test]
+fn long_conversation_slides_in_a_small_arena() {
+    // 30 turns of ~80 tokens in an arena whose coarse cache spans 384 tokens: the oldest
+    // positions give way (attention sink + sliding window), in both modes, without errors.
+    for mode in ["hiergen", "recgen"] {
+        let mut input = String::new();
+        for i in 0..30 {
+            input.push_str(&format!(
+                "Tell me more about the king and the court, my lord, number {i}\n"
+            ));
+        }
+        input.push_str("/stats\n");
+        let (code, _, se) = chat(
+            &[
+                "--memory",
+                "330K",
+                "--max-tokens",
+                "60",
+                "--ignore-eos",
+                "--mode",
+                mode,
+            ],
+            input.as_bytes(),
+        );
+        assert_eq!(code, 0, "{se}");
+        no_panic(&se);
+        assert_eq!(replies(&se), 30, "{se}");
+        let evicted: u64 = se
+            .split(" positions, ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        assert!(evicted > 50, "{mode}: {se}");
+    }
+}

@@ -11,9 +11,12 @@ use std::time::Duration;
 #[test]
 fn heldout_prompts_end_with_the_stop_token() {
     let root = Path::new(ROOT);
-    let have = ["models/photon-tiny-q8_0.gguf", "models/photon-tiny-f16.gguf"]
-        .iter()
-        .any(|m| root.join(m).is_file());
+    let have = [
+        "models/photon-tiny-q8_0.gguf",
+        "models/photon-tiny-f16.gguf",
+    ]
+    .iter()
+    .any(|m| root.join(m).is_file());
     if !have {
         eprintln!("SKIPPED: heldout_prompts_end_with_the_stop_token: no trained model in models/");
         return;
@@ -50,9 +53,18 @@ fn heldout_prompts_end_with_the_stop_token() {
     writer.join().unwrap();
     let se = text(&out.stderr);
     assert!(out.status.success(), "{se}");
-    let status: Vec<&str> = se.lines().filter(|l| l.contains(" tokens/s · arena ")).collect();
+    let status: Vec<&str> = se
+        .lines()
+        .filter(|l| l.contains(" tokens/s · arena "))
+        .collect();
     assert_eq!(status.len(), 50, "{se}");
-    let ended = status.iter().filter(|l| l.starts_with("[end of turn")).count();
+    let ended = status
+        .iter()
+        .filter(|l| l.starts_with("[end of turn"))
+        .count();
     eprintln!("held-out: {ended}/50 replies ended with a stop token");
-    assert!(ended >= 45, "only {ended}/50 replies ended with a stop token:\n{se}");
+    assert!(
+        ended >= 45,
+        "only {ended}/50 replies ended with a stop token:\n{se}"
+    );
 }
