@@ -54,6 +54,12 @@ if [ "$have_cross" = 1 ] && [ "$have_targets" = 1 ]; then
     step "aarch64 runtime tests under qemu (cortex-a53: no dotprod)" \
         env QEMU_CPU=cortex-a53 cargo test -q -p photon-runtime --target aarch64-unknown-linux-gnu
     step "armv7 build" cargo build -q --workspace --target armv7-unknown-linux-gnueabihf
+    if [ -f models/photon-tiny-q8_0.gguf ] || [ -f models/photon-tiny-f16.gguf ]; then
+        step "ARM chat binaries; aarch64 chat under qemu, one-shot, default model" \
+            bash scripts/build-arm.sh --run
+    else
+        skip "aarch64 chat under qemu (no default model in models/)"
+    fi
 else
     skip "aarch64/armv7 cross steps (cross compilers, qemu or targets unavailable)"
 fi
