@@ -131,6 +131,27 @@ impl Model {
         session::Plan::new(self, usize::MAX / 2).arena_bytes
     }
 
+    /// Smallest arena budget whose coarse cache (F2; vanilla: the KV cache) holds `positions`
+    /// positions per layer (clamped to the trained range).
+    pub fn budget_for_coarse(&self, positions: usize) -> usize {
+        let (mut lo, mut hi) = (
+            self.min_memory(),
+            self.max_useful_memory().max(self.min_memory()),
+        );
+        if session::Plan::new(self, lo).coarse_cap() >= positions {
+            return lo;
+        }
+        while lo + 64 < hi {
+            let mid = lo + (hi - lo) / 2;
+            if session::Plan::new(self, mid).coarse_cap() >= positions {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        hi
+    }
+
     /// Trained sequence length T in tokens.
     pub fn trained_context(&self) -> usize {
         self.cfg.context

@@ -248,6 +248,13 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// Positions per layer of the coarse cache.
+    pub(crate) fn coarse_cap(&self) -> usize {
+        self.f2.cap.max(self.kv.cap)
+    }
+}
+
 /// Caches' bookkeeping (the data is in the arena).
 #[derive(Debug, Clone)]
 pub(crate) struct Caches {
