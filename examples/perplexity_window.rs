@@ -49,11 +49,6 @@ fn main() {
         } else {
             m.budget_for_coarse(cap)
         };
-        let mode = if get("--mode", "hiergen") == "recgen" {
-            Mode::RecGen
-        } else {
-            Mode::HierGen
-        };
         let o = EngineOptions {
             memory_budget: budget,
             threads,
