@@ -83,6 +83,7 @@ fn main() {
             t,
             eval::Latents::Encoder,
             0,
+            threads,
         )
         .unwrap();
         println!(

@@ -192,6 +192,17 @@ pub fn window_logits(
     model: &Model,
     tokens: &[u32],
     latents: Latents,
+    f: impl FnMut(usize, &[f32]),
+) -> Result<()> {
+    window_logits_with(&super::kernels(1), model, tokens, latents, f)
+}
+
+/// [`window_logits`] with given kernels (threads).
+pub fn window_logits_with(
+    kern: &Kernels,
+    model: &Model,
+    tokens: &[u32],
+    latents: Latents,
     mut f: impl FnMut(usize, &[f32]),
 ) -> Result<()> {
     let c = model.config();
@@ -202,8 +213,7 @@ pub fn window_logits(
             c.vocab
         ));
     }
-    let kern = Kernels::detect();
-    let e = env(model, &kern);
+    let e = env(model, kern);
     match &model.w {
         Weights::Llama(w) => {
             if latents != Latents::Encoder {
@@ -502,6 +512,16 @@ pub struct PhotonLatents {
 
 /// The latent streams of a PHOTON window (whole meta-contexts).
 pub fn latents(model: &Model, tokens: &[u32], latents: Latents) -> Result<PhotonLatents> {
+    latents_with(&super::kernels(1), model, tokens, latents)
+}
+
+/// [`latents`] with given kernels (threads).
+pub fn latents_with(
+    kern: &Kernels,
+    model: &Model,
+    tokens: &[u32],
+    latents: Latents,
+) -> Result<PhotonLatents> {
     let c = model.config();
     let w = match &model.w {
         Weights::Photon(w) => w,
@@ -514,8 +534,7 @@ pub fn latents(model: &Model, tokens: &[u32], latents: Latents) -> Result<Photon
             c.vocab
         ));
     }
-    let kern = Kernels::detect();
-    let e = env(model, &kern);
+    let e = env(model, kern);
     let n1 = tokens.len() / c.c1;
     let mut b = Buf::new(c, n1 + c.r + c.c1 + c.c2);
     let (x1, x2, xhat) = photon_latents(model, &e, w, tokens, latents, &mut b)?;
@@ -559,12 +578,14 @@ pub fn perplexity(
     window: usize,
     latents: Latents,
     max_windows: usize,
+    threads: usize,
 ) -> Result<Perplexity> {
+    let kern = super::kernels(threads);
     let v = model.vocab_size();
     let mut lp = vec![0.0f32; v];
     let (mut sum, mut count) = (0.0f64, 0usize);
     for win in windows(stream, window, max_windows) {
-        window_logits(model, win, latents, |i, logits| {
+        window_logits_with(&kern, model, win, latents, |i, logits| {
             log_softmax(logits, &mut lp);
             sum -= lp[win[i] as usize] as f64;
             count += 1;
@@ -603,7 +624,9 @@ pub fn compare(
     window: usize,
     latents: Latents,
     max_windows: usize,
+    threads: usize,
 ) -> Result<Agreement> {
+    let kern = super::kernels(threads);
     let v = reference.vocab_size();
     if model.vocab_size() != v || model.kind() != reference.kind() {
         return Err(err!(Input, "the two models differ in kind or vocabulary"));
@@ -625,7 +648,7 @@ pub fn compare(
             refrows.push((i, l.to_vec()))
         })?;
         let mut k = 0;
-        window_logits(model, win, latents, |i, l| {
+        window_logits_with(&kern, model, win, latents, |i, l| {
             let (ri, rl) = &refrows[k];
             debug_assert_eq!(*ri, i);
             k += 1;

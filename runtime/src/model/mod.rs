@@ -25,6 +25,13 @@ use crate::Result;
 use alloc::vec::Vec;
 use weights::Weights;
 
+/// The best kernels for this CPU on `threads` threads (the one place sessions and the evaluator
+/// get their kernels).
+pub(crate) fn kernels(threads: usize) -> crate::kernels::Kernels {
+    let _ = threads;
+    crate::kernels::Kernels::detect()
+}
+
 enum Owner {
     #[cfg(feature = "std")]
     Mapped(crate::gguf::MappedFile),

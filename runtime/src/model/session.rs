@@ -435,7 +435,7 @@ impl<'m> Session<'m> {
         };
         let mut s = Session {
             model,
-            kern: Kernels::detect(),
+            kern: super::kernels(opts.threads),
             mode: opts.mode,
             arena,
             plan,
