@@ -336,3 +336,152 @@ fn recgen_reply_truncated_at_eos() {
         check(s.logits(row), fresh.logits(row), "after truncate");
     }
 }
+
+fn load_err(bytes: Vec<u8>) -> String {
+    match Model::from_bytes(bytes) {
+        Ok(_) => panic!("loaded"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn loading_rejects_bad_files_clearly() {
+    use common::rewrite;
+    use photon::gguf::OwnedValue;
+    use photon::quant::GgmlType;
+    let good = random_model(&RandomSpec::tiny_photon()).unwrap();
+    let keep = |t: common::T| vec![t];
+    let same = |_: &str, v: OwnedValue| Some(v);
+    // Levels other than 2.
+    let e = load_err(rewrite(
+        &good,
+        |k, v| {
+            if k == "photon.levels" {
+                Some(OwnedValue::U32(3))
+            } else {
+                Some(v)
+            }
+        },
+        &[],
+        keep,
+    ));
+    assert!(e.contains("photon.levels = 3"), "{e}");
+    // Missing metadata.
+    let e = load_err(rewrite(
+        &good,
+        |k, v| {
+            if k == "photon.prefix_length" {
+                None
+            } else {
+                Some(v)
+            }
+        },
+        &[],
+        keep,
+    ));
+    assert!(e.contains("photon.prefix_length"), "{e}");
+    // D / C1 not a multiple of 32.
+    let e = load_err(rewrite(
+        &good,
+        |k, v| {
+            if k == "photon.chunk_sizes" {
+                Some(OwnedValue::u32_array(&[8, 4]))
+            } else {
+                Some(v)
+            }
+        },
+        &[],
+        keep,
+    ));
+    assert!(e.contains("multiple of 32"), "{e}");
+    // Missing tensor.
+    let e = load_err(rewrite(&good, same, &[], |t| {
+        if t.0 == "dec1.blk.1.ffn_up.weight" {
+            vec![]
+        } else {
+            vec![t]
+        }
+    }));
+    assert!(
+        e.contains("dec1.blk.1.ffn_up.weight") && e.contains("missing"),
+        "{e}"
+    );
+    // Transposed matrix.
+    let e = load_err(rewrite(&good, same, &[], |mut t| {
+        if t.0 == "enc1.blk.0.ffn_down.weight" {
+            t.2.swap(0, 1);
+        }
+        vec![t]
+    }));
+    assert!(
+        e.contains("enc1.blk.0.ffn_down.weight") && e.contains("expected"),
+        "{e}"
+    );
+    // Extra block beyond block_count.
+    let e = load_err(rewrite(&good, same, &[], |t| {
+        let mut v = vec![t.clone()];
+        if t.0 == "dec2.blk.0.attn_q.weight" {
+            v.push(("dec2.blk.2.attn_q.weight".into(), t.1, t.2, t.3));
+        }
+        v
+    }));
+    assert!(e.contains("dec2.blk.2"), "{e}");
+    // Grouped-query attention (llama).
+    let ll = random_model(&RandomSpec::tiny_llama()).unwrap();
+    let e = load_err(rewrite(
+        &ll,
+        |k, v| {
+            if k == "llama.attention.head_count_kv" {
+                Some(OwnedValue::U32(1))
+            } else {
+                Some(v)
+            }
+        },
+        &[],
+        keep,
+    ));
+    assert!(e.contains("grouped-query"), "{e}");
+    // A mix of types loads and runs: Q8_0 / Q4_0 / F16 / BF16 matrices, F16 norms.
+    for (mt, vt) in [
+        (GgmlType::Q8_0, GgmlType::F16),
+        (GgmlType::Q4_0, GgmlType::F32),
+        (GgmlType::BF16, GgmlType::BF16),
+        (GgmlType::F16, GgmlType::F16),
+    ] {
+        // Scale 0.05: random nets at larger scales amplify the activations' Q8 rounding.
+        let spec = RandomSpec {
+            mat_type: mt,
+            vec_type: vt,
+            scale: 0.05,
+            ..RandomSpec::tiny_photon()
+        };
+        let bytes = random_model(&spec).unwrap();
+        let r = Ref::new(&bytes);
+        let m = Model::from_bytes(bytes).unwrap();
+        let toks = tokens(32, 96, 23);
+        let (xh, _, _) = r.latents(&toks, None);
+        let want = r.decode1(&xh, &toks);
+        let mut s = Session::new(&m, &opts(Mode::HierGen)).unwrap();
+        s.feed(&toks[..25]).unwrap();
+        let e = max_abs_diff(s.logits(0), &want[25]);
+        // Float types: exact; quantized: activations are quantized to Q8 on the fly.
+        let range = want[25].iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let tol = match mt {
+            GgmlType::Q8_0 | GgmlType::Q4_0 => 0.03 * range,
+            _ => TOL,
+        };
+        assert!(e < tol, "{mt:?}/{vt:?}: max |Δ| {e} (logit range {range})");
+    }
+    // A llama file with the output tied to the embedding (llama.cpp may omit output.weight).
+    let tied = rewrite(&ll, same, &[], |t| {
+        if t.0 == "output.weight" {
+            vec![]
+        } else {
+            vec![t]
+        }
+    });
+    let m = Model::from_bytes(tied).unwrap();
+    let mut s = Session::new(&m, &opts(Mode::HierGen)).unwrap();
+    s.feed(&[1, 2, 3]).unwrap();
+    assert!(s.logits(0).iter().all(|v| v.is_finite()));
+}
