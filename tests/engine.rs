@@ -485,3 +485,96 @@ fn loading_rejects_bad_files_clearly() {
     s.feed(&[1, 2, 3]).unwrap();
     assert!(s.logits(0).iter().all(|v| v.is_finite()));
 }
+
+/// F1 with unbounded attention (the paper's W1 = ∞): its cache is linear and grows with F2's.
+#[test]
+fn photon_unbounded_f1_matches_reference() {
+    let bytes = random_model(&RandomSpec {
+        w1: 0,
+        ..RandomSpec::tiny_photon()
+    })
+    .unwrap();
+    let r = Ref::new(&bytes);
+    let m = Model::from_bytes(bytes).unwrap();
+    let toks = tokens(48, 96, 29);
+    let (xh, _, _) = r.latents(&toks, None);
+    let want = r.decode1(&xh, &toks);
+    let mut s = Session::new(&m, &opts(Mode::HierGen)).unwrap();
+    s.feed(&toks[..7]).unwrap();
+    for i in 7..47 {
+        check(s.logits(0), &want[i], &format!("W1=0 step {i}"));
+        s.accept(&[toks[i]]).unwrap();
+    }
+    let p = 22;
+    let (xh, _, _) = r.latents(&toks, Some(p / 4));
+    let want = r.decode1(&xh, &toks);
+    let mut s = Session::new(&m, &opts(Mode::RecGen)).unwrap();
+    s.feed(&toks[..p]).unwrap();
+    recgen_run(&mut s, &want, &toks, p, 4);
+}
+
+/// Until the coarse cache is full a small arena gives exactly the roomy arena's logits; the
+/// first eviction happens when one more position would not fit.
+#[test]
+fn coarse_cache_boundary() {
+    let spec = RandomSpec {
+        context: 256,
+        ..RandomSpec::tiny_llama()
+    };
+    let m = Model::from_bytes(random_model(&spec).unwrap()).unwrap();
+    let cap = 40;
+    let budget = m.budget_for_coarse(cap);
+    let mut small = Session::new(
+        &m,
+        &EngineOptions {
+            memory_budget: budget,
+            threads: 1,
+            mode: Mode::HierGen,
+        },
+    )
+    .unwrap();
+    assert_eq!(small.memory().coarse_capacity, cap);
+    let mut big = Session::new(&m, &opts(Mode::HierGen)).unwrap();
+    let toks = tokens(120, 96, 31);
+    for (i, &t) in toks.iter().enumerate() {
+        small.feed(&[t]).unwrap();
+        big.feed(&[t]).unwrap();
+        let mem = small.memory();
+        if i + 1 <= cap {
+            assert_eq!(mem.coarse_evicted, 0);
+            assert_eq!(mem.coarse_len, i + 1);
+            check(small.logits(0), big.logits(0), "before the boundary");
+        } else {
+            assert!(mem.coarse_evicted > 0 && mem.coarse_len <= cap);
+            assert!(small.logits(0).iter().all(|v| v.is_finite()));
+        }
+    }
+    // The same for PHOTON's F2 (one position per 16 tokens).
+    let spec = RandomSpec {
+        context: 256,
+        ..RandomSpec::tiny_photon()
+    };
+    let m = Model::from_bytes(random_model(&spec).unwrap()).unwrap();
+    let budget = m.budget_for_coarse(9);
+    let mut small = Session::new(
+        &m,
+        &EngineOptions {
+            memory_budget: budget,
+            threads: 1,
+            mode: Mode::HierGen,
+        },
+    )
+    .unwrap();
+    let cap = small.memory().coarse_capacity;
+    assert_eq!(cap, 9);
+    let mut big = Session::new(&m, &opts(Mode::HierGen)).unwrap();
+    let toks = tokens(16 * 14, 96, 37);
+    for (i, &t) in toks.iter().enumerate() {
+        small.feed(&[t]).unwrap();
+        big.feed(&[t]).unwrap();
+        if (i + 1) / 16 <= cap {
+            check(small.logits(0), big.logits(0), "F2 before the boundary");
+        }
+    }
+    assert!(small.memory().coarse_evicted > 0);
+}
