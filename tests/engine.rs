@@ -578,3 +578,72 @@ fn coarse_cache_boundary() {
     }
     assert!(small.memory().coarse_evicted > 0);
 }
+
+#[test]
+fn fork_and_copy_continue_identically() {
+    let (_, m) = photon_ref();
+    let toks = tokens(40, 96, 41);
+    for mode in [Mode::HierGen, Mode::RecGen] {
+        let mut a = Session::new(&m, &opts(mode)).unwrap();
+        a.feed(&toks[..19]).unwrap();
+        let mut b = a.fork();
+        let mut c = Session::new(&m, &opts(mode)).unwrap();
+        c.copy_from(&a).unwrap();
+        for _ in 0..9 {
+            let acc: Vec<u32> = (0..a.pending_rows()).map(|r| argmax(a.logits(r))).collect();
+            for s in [&mut a, &mut b, &mut c] {
+                s.accept(&acc).unwrap();
+            }
+            for r in 0..a.pending_rows() {
+                assert_eq!(a.logits(r), b.logits(r));
+                assert_eq!(a.logits(r), c.logits(r));
+            }
+        }
+    }
+}
+
+#[test]
+fn saved_topk_round_trip_and_compare() {
+    use photon::model::eval::{compare, compare_topk, read_topk, save_topk, Latents};
+    use photon::quant::GgmlType;
+    let spec = RandomSpec {
+        scale: 0.05,
+        ..RandomSpec::tiny_photon()
+    };
+    let f = Model::from_bytes(random_model(&spec).unwrap()).unwrap();
+    let q = Model::from_bytes(
+        random_model(&RandomSpec {
+            mat_type: GgmlType::Q8_0,
+            ..spec
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    let stream = tokens(200, 96, 43);
+    let mut buf = vec![];
+    let n = save_topk(&f, &stream, 64, Latents::Encoder, 0, 1, 96, &mut buf).unwrap();
+    assert_eq!(n, 3 * 63);
+    let (v, saved) = read_topk(&buf).unwrap();
+    assert_eq!((v, saved.len()), (96, n));
+    // With the whole vocabulary saved, the top-k comparison equals the full one.
+    let full = compare(&f, &q, &stream, 64, Latents::Encoder, 0, 1).unwrap();
+    let topk = compare_topk(&q, &stream, 64, Latents::Encoder, 0, 1, &saved).unwrap();
+    assert!(
+        (full.kl_mean - topk.kl_mean).abs() < 1e-5,
+        "{full:?} {topk:?}"
+    );
+    assert_eq!(full.top1, topk.top1);
+    assert!((full.ppl_reference - topk.ppl_reference).abs() < 1e-3);
+    // Against itself: KL 0, agreement 1.
+    let same = compare_topk(&f, &stream, 64, Latents::Encoder, 0, 1, &saved).unwrap();
+    assert!(same.kl_mean.abs() < 1e-5 && same.top1 == 1.0);
+    let mut small = vec![];
+    save_topk(&f, &stream, 64, Latents::Encoder, 0, 1, 32, &mut small).unwrap();
+    let (_, s32) = read_topk(&small).unwrap();
+    let t32 = compare_topk(&q, &stream, 64, Latents::Encoder, 0, 1, &s32).unwrap();
+    println!(
+        "Q8_0 vs F32: full KL {:.5}, top-32 KL {:.5}, top-1 {:.3}",
+        full.kl_mean, t32.kl_mean, t32.top1
+    );
+    assert!(read_topk(&small[..small.len() - 1]).is_err());
+}

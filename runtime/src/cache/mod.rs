@@ -240,7 +240,7 @@ impl KvView<'_> {
 }
 
 /// The one allocation of a session: f32 elements, carved by offsets.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Arena {
     buf: Vec<f32>,
 }
@@ -254,6 +254,10 @@ impl Arena {
     }
     pub fn bytes(&self) -> usize {
         self.buf.len() * 4
+    }
+    /// Copies another arena of the same size (no allocation).
+    pub fn copy_from(&mut self, other: &Arena) {
+        self.buf.copy_from_slice(&other.buf);
     }
     pub fn slice_mut(&mut self) -> &mut [f32] {
         &mut self.buf

@@ -449,6 +449,41 @@ impl<'m> Session<'m> {
         Ok(s)
     }
 
+    /// A copy of this session (its own arena: one allocation), e.g. to run several continuations
+    /// of one prompt.
+    pub fn fork(&self) -> Session<'m> {
+        Session {
+            model: self.model,
+            kern: self.kern.clone(),
+            mode: self.mode,
+            arena: self.arena.clone(),
+            plan: self.plan.clone(),
+            caches: self.caches.clone(),
+            ph: self.ph.clone(),
+            pos: self.pos,
+            n_pending: self.n_pending,
+            pending: self.pending,
+        }
+    }
+
+    /// Makes this session a copy of `other` (same model and budget) without allocating.
+    pub fn copy_from(&mut self, other: &Session<'m>) -> Result<()> {
+        if !core::ptr::eq(self.model, other.model) || self.arena.bytes() != other.arena.bytes() {
+            return Err(err!(
+                Input,
+                "copy_from needs a session of the same model and memory budget"
+            ));
+        }
+        self.arena.copy_from(&other.arena);
+        self.caches.clone_from(&other.caches);
+        self.ph.clone_from(&other.ph);
+        self.mode = other.mode;
+        self.pos = other.pos;
+        self.n_pending = other.n_pending;
+        self.pending = other.pending;
+        Ok(())
+    }
+
     /// Forgets the sequence (caches emptied; the arena is kept).
     pub fn reset(&mut self) {
         self.caches.f1.clear();
