@@ -647,3 +647,49 @@ fn saved_topk_round_trip_and_compare() {
     );
     assert!(read_topk(&small[..small.len() - 1]).is_err());
 }
+
+/// N continuations of one prompt reading its coarse cache in place.
+#[test]
+fn shared_prefix_continuations() {
+    let (_, pm) = photon_ref();
+    let lm = Model::from_bytes(random_model(&RandomSpec::tiny_llama()).unwrap()).unwrap();
+    let toks = tokens(70, 96, 47);
+    for (m, mode) in [
+        (&pm, Mode::HierGen),
+        (&pm, Mode::RecGen),
+        (&lm, Mode::HierGen),
+    ] {
+        let mut base = Session::new(m, &opts(mode)).unwrap();
+        base.feed(&toks[..37]).unwrap();
+        let sh = base.share().unwrap();
+        assert!(sh.positions() > 0);
+        let small = EngineOptions {
+            memory_budget: m.min_memory() * 2,
+            threads: 1,
+            mode,
+        };
+        let mut kids: Vec<Session> = (0..3)
+            .map(|_| Session::from_shared(m, &small, &sh).unwrap())
+            .collect();
+        assert!(kids[0].memory().arena_bytes < base.memory().arena_bytes);
+        assert_eq!(kids[0].memory().shared_prefix_bytes, sh.bytes());
+        for (k, kid) in kids.iter_mut().enumerate() {
+            let mut twin = base.fork();
+            // Each continuation takes its own path: a different forced turn, then greedy.
+            let turn = tokens(5 + k, 96, 50 + k as u32);
+            kid.feed(&turn).unwrap();
+            twin.feed(&turn).unwrap();
+            for _ in 0..40 {
+                assert_eq!(kid.pending_rows(), twin.pending_rows());
+                for r in 0..kid.pending_rows() {
+                    check(kid.logits(r), twin.logits(r), "shared prefix vs own copy");
+                }
+                let acc: Vec<u32> = (0..kid.pending_rows())
+                    .map(|r| argmax(twin.logits(r)))
+                    .collect();
+                kid.accept(&acc).unwrap();
+                twin.accept(&acc).unwrap();
+            }
+        }
+    }
+}

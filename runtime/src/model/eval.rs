@@ -101,6 +101,8 @@ impl OwnedKv {
             st: &mut self.st,
             k: &mut self.k,
             v: &mut self.v,
+            pk: &[],
+            pv: &[],
         }
     }
 }

@@ -18,7 +18,7 @@ pub mod testing;
 mod weights;
 
 pub use config::{Config, ModelKind};
-pub use session::{EngineOptions, MemoryReport, Mode, Session};
+pub use session::{EngineOptions, MemoryReport, Mode, Session, SharedPrefix};
 
 use crate::gguf::Gguf;
 use crate::Result;

@@ -216,13 +216,15 @@ pub(crate) fn forward(env: &Env, w: &StackW, x: &mut [f32], segs: &mut [Seg], s:
         for g in segs.iter_mut() {
             for i in 0..g.n {
                 let r = row + i;
-                let mut srcs: [(&[f32], &[f32]); 3] = [(&[], &[]); 3];
+                let mut srcs: [(&[f32], &[f32]); 4] = [(&[], &[]); 4];
                 let mut lo = row;
                 if let Some(c) = g.cache.as_ref() {
                     let st = &*c.st;
                     let base = l * st.cap * d;
+                    let pn = st.prefix * d;
+                    srcs[0] = (&c.pk[l * pn..(l + 1) * pn], &c.pv[l * pn..(l + 1) * pn]);
                     for (j, (a, b)) in c.old_ranges(i).into_iter().enumerate() {
-                        srcs[j] = (
+                        srcs[j + 1] = (
                             &c.k[base + a * d..base + b * d],
                             &c.v[base + a * d..base + b * d],
                         );
@@ -231,7 +233,7 @@ pub(crate) fn forward(env: &Env, w: &StackW, x: &mut [f32], segs: &mut [Seg], s:
                         lo = lo.max((r + 1).saturating_sub(wnd));
                     }
                 }
-                srcs[2] = (&s.k[lo * d..(r + 1) * d], &s.v[lo * d..(r + 1) * d]);
+                srcs[3] = (&s.k[lo * d..(r + 1) * d], &s.v[lo * d..(r + 1) * d]);
                 attend(
                     &mut s.att[r * d..(r + 1) * d],
                     &s.q[r * d..(r + 1) * d],
