@@ -503,7 +503,10 @@ impl core::fmt::Debug for Session<'_> {
 impl<'m> Session<'m> {
     /// Allocates the arena from `opts.memory_budget`; `Error::Memory` states the minimum.
     pub fn new(model: &'m Model, opts: &EngineOptions) -> Result<Session<'m>> {
-        let plan = Plan::new(model, opts.memory_budget);
+        Session::with_plan(model, opts, Plan::new(model, opts.memory_budget))
+    }
+
+    fn with_plan(model: &'m Model, opts: &EngineOptions, plan: Plan) -> Result<Session<'m>> {
         if opts.memory_budget < plan.min_bytes {
             return Err(err!(
                 Memory,
@@ -609,14 +612,6 @@ impl<'m> Session<'m> {
             c.context
         };
         let plan = Plan::with_prefix(model, opts.memory_budget, sh.kv.len);
-        if opts.memory_budget < plan.min_bytes {
-            return Err(err!(
-                Memory,
-                "a budget of {} bytes is too small for this model: the minimum is {} bytes",
-                opts.memory_budget,
-                plan.min_bytes
-            ));
-        }
         if sh.kv.len + plan.coarse_cap() > limit {
             return Err(err!(
                 Input,
@@ -624,9 +619,7 @@ impl<'m> Session<'m> {
                 sh.kv.len
             ));
         }
-        let mut s = Session::new(model, opts)?;
-        s.plan = plan.clone();
-        s.arena = Arena::new(plan.arena_bytes / 4);
+        let mut s = Session::with_plan(model, opts, plan.clone())?;
         let keep = |mut st: KvState, fresh: &KvState| {
             st.off_k = fresh.off_k;
             st.off_v = fresh.off_v;
