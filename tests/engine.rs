@@ -693,3 +693,110 @@ fn shared_prefix_continuations() {
         }
     }
 }
+
+/// Random interleavings of feed / accept / set_mode / truncate: after every feed the session
+/// equals a fresh session fed the whole history (RecGen replies keep their units in order up to
+/// the first unfinished one, or what truncate kept).
+#[test]
+fn random_operation_sequences_match_fresh_prefill() {
+    let (_, m) = photon_ref();
+    let c1 = 4;
+    for seed in 1..13u64 {
+        let mut rng = seed.wrapping_mul(0x9E3779B97F4A7C15);
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let mut mode = if next(2) == 0 {
+            Mode::HierGen
+        } else {
+            Mode::RecGen
+        };
+        let mut s = Session::new(&m, &opts(mode)).unwrap();
+        let mut hist: Vec<u32> = vec![1];
+        s.feed(&hist).unwrap();
+        let mut inflight: std::collections::BTreeMap<usize, Vec<u32>> = Default::default();
+        // History a sync would keep.
+        let synced = |hist: &Vec<u32>, inflight: &std::collections::BTreeMap<usize, Vec<u32>>| {
+            let mut h = hist.clone();
+            let mut u = h.len() / c1;
+            loop {
+                let Some(t) = inflight.get(&u) else { break };
+                h.extend(t);
+                if h.len() < (u + 1) * c1 {
+                    break;
+                }
+                u += 1;
+            }
+            h
+        };
+        for _ in 0..60 {
+            if hist.len() > 380 {
+                break;
+            }
+            match next(10) {
+                0..=2 => {
+                    // feed a turn
+                    hist = synced(&hist, &inflight);
+                    inflight.clear();
+                    let turn = tokens(1 + next(9) as usize, 96, next(1000) as u32);
+                    s.feed(&turn).unwrap();
+                    hist.extend(&turn);
+                    assert_eq!(s.position(), hist.len(), "seed {seed}");
+                    let mut fresh = Session::new(&m, &opts(mode)).unwrap();
+                    fresh.feed(&hist).unwrap();
+                    assert_eq!(s.pending_rows(), fresh.pending_rows(), "seed {seed}");
+                    for r in 0..s.pending_rows() {
+                        check(
+                            s.logits(r),
+                            fresh.logits(r),
+                            &format!("seed {seed} after feed"),
+                        );
+                    }
+                }
+                3 => {
+                    let new = if mode == Mode::HierGen {
+                        Mode::RecGen
+                    } else {
+                        Mode::HierGen
+                    };
+                    if mode == Mode::RecGen {
+                        hist = synced(&hist, &inflight);
+                        inflight.clear();
+                    }
+                    mode = new;
+                    s.set_mode(mode);
+                    if mode == Mode::HierGen {
+                        assert_eq!(s.position(), hist.len(), "seed {seed} after switch");
+                    }
+                }
+                4 if mode == Mode::RecGen && !inflight.is_empty() => {
+                    let full = synced(&hist, &inflight);
+                    let lo = hist.len() / c1 * c1;
+                    let len = lo + next((full.len() - lo + 1) as u64) as usize;
+                    s.truncate(len).unwrap();
+                    hist = full[..len].to_vec();
+                    inflight.clear();
+                    assert_eq!(s.position(), hist.len());
+                    s.feed(&[]).unwrap();
+                }
+                _ => {
+                    for _ in 0..1 + next(6) {
+                        let n = s.pending_rows();
+                        let acc: Vec<u32> = (0..n).map(|_| next(96) as u32).collect();
+                        if mode == Mode::RecGen {
+                            for (r, &t) in acc.iter().enumerate() {
+                                inflight.entry(s.pending_unit(r)).or_default().push(t);
+                            }
+                        } else {
+                            hist.extend(&acc);
+                        }
+                        s.accept(&acc).unwrap();
+                    }
+                }
+            }
+        }
+    }
+}
