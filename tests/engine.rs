@@ -722,8 +722,7 @@ fn random_operation_sequences_match_fresh_prefill() {
         let synced = |hist: &Vec<u32>, inflight: &std::collections::BTreeMap<usize, Vec<u32>>| {
             let mut h = hist.clone();
             let mut u = h.len() / c1;
-            loop {
-                let Some(t) = inflight.get(&u) else { break };
+            while let Some(t) = inflight.get(&u) {
                 h.extend(t);
                 if h.len() < (u + 1) * c1 {
                     break;
