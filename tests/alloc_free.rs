@@ -119,6 +119,25 @@ fn main() {
         println!("{name}: {n} allocations in 300 decode steps and one fed turn");
         failed |= n != 0;
     }
+    // Continuations reading a shared prompt prefix.
+    for (name, m, mode) in [
+        ("photon HierGen, shared prefix", &pm, Mode::HierGen),
+        ("photon RecGen, shared prefix", &pm, Mode::RecGen),
+        ("vanilla, shared prefix", &lm, Mode::HierGen),
+    ] {
+        let o = EngineOptions {
+            memory_budget: 8 << 20,
+            threads: 1,
+            mode,
+        };
+        let mut base = Session::new(m, &o).unwrap();
+        base.feed(&prompt).unwrap();
+        let sh = base.share().unwrap();
+        let mut s = Session::from_shared(m, &o, &sh).unwrap();
+        let n = run(&mut s, 150, &turn);
+        println!("{name}: {n} allocations in 300 decode steps and one fed turn");
+        failed |= n != 0;
+    }
     if failed {
         eprintln!("FAILED: the decode loop allocated");
         std::process::exit(1);

@@ -367,7 +367,7 @@ fn quantized_against_float() {
         let float = Model::from_bytes(bytes.clone()).unwrap();
         for (ty, top1, kl) in bounds {
             let q = Model::from_bytes(requantize(&bytes, ty)).unwrap();
-            let a = eval::compare(&float, &q, &input, input.len(), Latents::Encoder, 0).unwrap();
+            let a = eval::compare(&float, &q, &input, input.len(), Latents::Encoder, 0, 1).unwrap();
             println!(
                 "{name} {}: top-1 {:.3}, KL mean {:.4} max {:.4}, ppl {:.2} vs float {:.2} ({} positions)",
                 ty.name(),

@@ -286,3 +286,58 @@ pub fn log_softmax(x: &[f32]) -> Vec<f32> {
     let z: f32 = x.iter().map(|v| (v - m).exp()).sum::<f32>().ln() + m;
     x.iter().map(|v| v - z).collect()
 }
+
+use photon::gguf::{GgufWriter, OwnedValue, Value};
+use photon::quant::GgmlType;
+
+pub fn owned(v: &Value) -> OwnedValue {
+    match v {
+        Value::U8(x) => OwnedValue::U8(*x),
+        Value::I8(x) => OwnedValue::I8(*x),
+        Value::U16(x) => OwnedValue::U16(*x),
+        Value::I16(x) => OwnedValue::I16(*x),
+        Value::U32(x) => OwnedValue::U32(*x),
+        Value::I32(x) => OwnedValue::I32(*x),
+        Value::F32(x) => OwnedValue::F32(*x),
+        Value::Bool(x) => OwnedValue::Bool(*x),
+        Value::Str(s) => OwnedValue::Str(s.to_string()),
+        Value::U64(x) => OwnedValue::U64(*x),
+        Value::I64(x) => OwnedValue::I64(*x),
+        Value::F64(x) => OwnedValue::F64(*x),
+        Value::Array(a) => OwnedValue::Array(a.elem_type(), a.iter().map(|x| owned(&x)).collect()),
+    }
+}
+
+/// A tensor as the rewriter sees it: name, type, ggml dims, raw bytes.
+pub type T = (String, GgmlType, Vec<u64>, Vec<u8>);
+
+/// Rewrites a GGUF: `meta` may replace (Some) or drop (None) each value and `extra` adds keys;
+/// `tensors` maps each tensor to zero or more tensors.
+pub fn rewrite(
+    bytes: &[u8],
+    meta: impl Fn(&str, OwnedValue) -> Option<OwnedValue>,
+    extra: &[(&str, OwnedValue)],
+    tensors: impl Fn(T) -> Vec<T>,
+) -> Vec<u8> {
+    let g = Gguf::parse(bytes).unwrap();
+    let mut w = GgufWriter::new();
+    for (k, v) in g.metadata() {
+        if *k == "general.alignment" {
+            continue;
+        }
+        if let Some(v) = meta(k, owned(v)) {
+            w.add(k, v).unwrap();
+        }
+    }
+    for (k, v) in extra {
+        w.add(k, v.clone()).unwrap();
+    }
+    for t in g.tensors() {
+        for (n, ty, dims, data) in
+            tensors((t.name.to_string(), t.ty, t.dims.clone(), t.data.to_vec()))
+        {
+            w.add_tensor(&n, ty, &dims, data).unwrap();
+        }
+    }
+    w.to_bytes().unwrap()
+}

@@ -44,6 +44,9 @@ pub struct KvState {
     pub limit: usize,
     /// Entries dropped so far (sink/sliding eviction).
     pub evicted: u64,
+    /// Linear only: positions held by a read-only shared prefix in front of this cache
+    /// (`KvView::pk`/`pv`); this cache's slot `s` is position `prefix + s`.
+    pub prefix: usize,
     /// Offsets (in f32 elements) of the key and value regions in the arena.
     pub off_k: usize,
     pub off_v: usize,
@@ -67,6 +70,7 @@ impl KvState {
             base: 0,
             limit,
             evicted: 0,
+            prefix: 0,
             off_k: 0,
             off_v: 0,
         }
@@ -106,6 +110,9 @@ pub struct KvView<'a> {
     /// `layers × cap × dim`.
     pub k: &'a mut [f32],
     pub v: &'a mut [f32],
+    /// Shared read-only prefix, `layers × st.prefix × dim` (empty when none).
+    pub pk: &'a [f32],
+    pub pv: &'a [f32],
 }
 
 /// Rotates `x` (heads of `head_dim` side by side) by `−shift` positions.
@@ -154,7 +161,7 @@ impl KvView<'_> {
                     st.len -= drop;
                     st.evicted += drop as u64;
                 }
-                st.len
+                st.prefix + st.len
             }
             CachePolicy::Ring => {
                 let pos = (st.abs - st.base) as usize;
@@ -240,7 +247,7 @@ impl KvView<'_> {
 }
 
 /// The one allocation of a session: f32 elements, carved by offsets.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Arena {
     buf: Vec<f32>,
 }
@@ -254,6 +261,10 @@ impl Arena {
     }
     pub fn bytes(&self) -> usize {
         self.buf.len() * 4
+    }
+    /// Copies another arena of the same size (no allocation).
+    pub fn copy_from(&mut self, other: &Arena) {
+        self.buf.copy_from_slice(&other.buf);
     }
     pub fn slice_mut(&mut self) -> &mut [f32] {
         &mut self.buf

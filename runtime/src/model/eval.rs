@@ -101,6 +101,8 @@ impl OwnedKv {
             st: &mut self.st,
             k: &mut self.k,
             v: &mut self.v,
+            pk: &[],
+            pv: &[],
         }
     }
 }
@@ -192,6 +194,17 @@ pub fn window_logits(
     model: &Model,
     tokens: &[u32],
     latents: Latents,
+    f: impl FnMut(usize, &[f32]),
+) -> Result<()> {
+    window_logits_with(&super::kernels(1), model, tokens, latents, f)
+}
+
+/// [`window_logits`] with given kernels (threads).
+pub fn window_logits_with(
+    kern: &Kernels,
+    model: &Model,
+    tokens: &[u32],
+    latents: Latents,
     mut f: impl FnMut(usize, &[f32]),
 ) -> Result<()> {
     let c = model.config();
@@ -202,8 +215,7 @@ pub fn window_logits(
             c.vocab
         ));
     }
-    let kern = Kernels::detect();
-    let e = env(model, &kern);
+    let e = env(model, kern);
     match &model.w {
         Weights::Llama(w) => {
             if latents != Latents::Encoder {
@@ -502,6 +514,16 @@ pub struct PhotonLatents {
 
 /// The latent streams of a PHOTON window (whole meta-contexts).
 pub fn latents(model: &Model, tokens: &[u32], latents: Latents) -> Result<PhotonLatents> {
+    latents_with(&super::kernels(1), model, tokens, latents)
+}
+
+/// [`latents`] with given kernels (threads).
+pub fn latents_with(
+    kern: &Kernels,
+    model: &Model,
+    tokens: &[u32],
+    latents: Latents,
+) -> Result<PhotonLatents> {
     let c = model.config();
     let w = match &model.w {
         Weights::Photon(w) => w,
@@ -514,8 +536,7 @@ pub fn latents(model: &Model, tokens: &[u32], latents: Latents) -> Result<Photon
             c.vocab
         ));
     }
-    let kern = Kernels::detect();
-    let e = env(model, &kern);
+    let e = env(model, kern);
     let n1 = tokens.len() / c.c1;
     let mut b = Buf::new(c, n1 + c.r + c.c1 + c.c2);
     let (x1, x2, xhat) = photon_latents(model, &e, w, tokens, latents, &mut b)?;
@@ -559,12 +580,14 @@ pub fn perplexity(
     window: usize,
     latents: Latents,
     max_windows: usize,
+    threads: usize,
 ) -> Result<Perplexity> {
+    let kern = super::kernels(threads);
     let v = model.vocab_size();
     let mut lp = vec![0.0f32; v];
     let (mut sum, mut count) = (0.0f64, 0usize);
     for win in windows(stream, window, max_windows) {
-        window_logits(model, win, latents, |i, logits| {
+        window_logits_with(&kern, model, win, latents, |i, logits| {
             log_softmax(logits, &mut lp);
             sum -= lp[win[i] as usize] as f64;
             count += 1;
@@ -603,7 +626,9 @@ pub fn compare(
     window: usize,
     latents: Latents,
     max_windows: usize,
+    threads: usize,
 ) -> Result<Agreement> {
+    let kern = super::kernels(threads);
     let v = reference.vocab_size();
     if model.vocab_size() != v || model.kind() != reference.kind() {
         return Err(err!(Input, "the two models differ in kind or vocabulary"));
@@ -625,7 +650,7 @@ pub fn compare(
             refrows.push((i, l.to_vec()))
         })?;
         let mut k = 0;
-        window_logits(model, win, latents, |i, l| {
+        window_logits_with(&kern, model, win, latents, |i, l| {
             let (ri, rl) = &refrows[k];
             debug_assert_eq!(*ri, i);
             k += 1;
@@ -669,4 +694,199 @@ pub fn argmax(x: &[f32]) -> usize {
 /// Kind check helper for callers.
 pub fn supports_recgen(model: &Model) -> bool {
     model.kind() == ModelKind::Photon
+}
+
+/// One position of a saved reference run: the top-k of its log-softmax.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopK {
+    /// Index in the stream of the token this position predicts.
+    pub pos: u32,
+    /// Log-probability of that token.
+    pub target_logprob: f32,
+    /// Log-sum-exp of the logits.
+    pub lse: f32,
+    /// Top-k token ids, most likely first, and their log-probabilities.
+    pub ids: Vec<u32>,
+    pub logprobs: Vec<f32>,
+}
+
+/// Magic of a saved top-k file.
+pub const TOPK_MAGIC: [u8; 4] = *b"PHTK";
+
+/// Runs `model` like [`perplexity`] and appends its top-`k` log-probabilities per scored position
+/// to `out` in the saved-logits format (little-endian):
+/// `"PHTK" | version u32 = 1 | k u32 | vocab u32 | n u64 | n × (pos u32, target_logprob f32,
+/// lse f32, k × id u32, k × logprob f32)`.
+#[allow(clippy::too_many_arguments)]
+pub fn save_topk(
+    model: &Model,
+    stream: &[u32],
+    window: usize,
+    latents: Latents,
+    max_windows: usize,
+    threads: usize,
+    k: usize,
+    out: &mut Vec<u8>,
+) -> Result<usize> {
+    let kern = super::kernels(threads);
+    let v = model.vocab_size();
+    let k = k.min(v).max(1);
+    let mut lp = vec![0.0f32; v];
+    let mut idx: Vec<u32> = (0..v as u32).collect();
+    let mut body = Vec::new();
+    let mut n = 0u64;
+    for (wi, win) in windows(stream, window, max_windows).enumerate() {
+        let base = wi * window;
+        window_logits_with(&kern, model, win, latents, |i, l| {
+            let lse = log_softmax(l, &mut lp);
+            idx.sort_unstable_by(|&a, &b| {
+                lp[b as usize]
+                    .partial_cmp(&lp[a as usize])
+                    .unwrap_or(core::cmp::Ordering::Equal)
+                    .then(a.cmp(&b))
+            });
+            body.extend_from_slice(&((base + i) as u32).to_le_bytes());
+            body.extend_from_slice(&lp[win[i] as usize].to_le_bytes());
+            body.extend_from_slice(&lse.to_le_bytes());
+            for &t in &idx[..k] {
+                body.extend_from_slice(&t.to_le_bytes());
+            }
+            for &t in &idx[..k] {
+                body.extend_from_slice(&lp[t as usize].to_le_bytes());
+            }
+            n += 1;
+        })?;
+    }
+    out.extend_from_slice(&TOPK_MAGIC);
+    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&(k as u32).to_le_bytes());
+    out.extend_from_slice(&(v as u32).to_le_bytes());
+    out.extend_from_slice(&n.to_le_bytes());
+    out.extend_from_slice(&body);
+    Ok(n as usize)
+}
+
+/// Reads a saved top-k file: `(vocab, positions)`.
+pub fn read_topk(bytes: &[u8]) -> Result<(usize, Vec<TopK>)> {
+    let u32_at = |o: usize| -> Result<u32> {
+        bytes
+            .get(o..o + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or_else(|| err!(Format, "saved logits truncated at byte {o}"))
+    };
+    if bytes.len() < 24 || bytes[..4] != TOPK_MAGIC {
+        return Err(err!(Format, "not a saved top-k logits file (magic PHTK)"));
+    }
+    if u32_at(4)? != 1 {
+        return Err(err!(Unsupported, "saved logits version {}", u32_at(4)?));
+    }
+    let k = u32_at(8)? as usize;
+    let vocab = u32_at(12)? as usize;
+    let n = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
+    let rec = 12 + 8 * k;
+    let need = (n as u128) * rec as u128 + 24;
+    if k == 0 || need != bytes.len() as u128 {
+        return Err(err!(
+            Format,
+            "saved logits: {n} positions of top-{k} need {need} bytes, file has {}",
+            bytes.len()
+        ));
+    }
+    let f32_at = |o: usize| -> Result<f32> { Ok(f32::from_bits(u32_at(o)?)) };
+    let mut out = Vec::with_capacity(n as usize);
+    for p in 0..n as usize {
+        let o = 24 + p * rec;
+        let mut t = TopK {
+            pos: u32_at(o)?,
+            target_logprob: f32_at(o + 4)?,
+            lse: f32_at(o + 8)?,
+            ids: Vec::with_capacity(k),
+            logprobs: Vec::with_capacity(k),
+        };
+        for j in 0..k {
+            let id = u32_at(o + 12 + 4 * j)?;
+            if id as usize >= vocab {
+                return Err(err!(Format, "saved logits: token id {id} ≥ vocab {vocab}"));
+            }
+            t.ids.push(id);
+            t.logprobs.push(f32_at(o + 12 + 4 * k + 4 * j)?);
+        }
+        out.push(t);
+    }
+    Ok((vocab, out))
+}
+
+/// Compares `model` against a saved reference run (same stream, window and latents):
+/// top-1 agreement, perplexities, and KL(reference ‖ model) over the reference's top-k plus one
+/// bucket for the remaining probability mass.
+#[allow(clippy::too_many_arguments)]
+pub fn compare_topk(
+    model: &Model,
+    stream: &[u32],
+    window: usize,
+    latents: Latents,
+    max_windows: usize,
+    threads: usize,
+    saved: &[TopK],
+) -> Result<Agreement> {
+    let kern = super::kernels(threads);
+    let v = model.vocab_size();
+    let mut lp = vec![0.0f32; v];
+    let mut a = Agreement {
+        positions: 0,
+        kl_mean: 0.0,
+        kl_max: 0.0,
+        top1: 0.0,
+        ppl_reference: 0.0,
+        ppl_model: 0.0,
+    };
+    let (mut nll_r, mut nll_m, mut agree) = (0.0f64, 0.0f64, 0usize);
+    let mut it = saved.iter();
+    let mut bad = None;
+    for (wi, win) in windows(stream, window, max_windows).enumerate() {
+        let base = wi * window;
+        window_logits_with(&kern, model, win, latents, |i, l| {
+            let Some(r) = it.next() else {
+                bad = Some(base + i);
+                return;
+            };
+            if r.pos as usize != base + i {
+                bad = Some(base + i);
+                return;
+            }
+            log_softmax(l, &mut lp);
+            let (mut kl, mut pr, mut qm) = (0.0f64, 0.0f64, 0.0f64);
+            for (&id, &lr) in r.ids.iter().zip(&r.logprobs) {
+                let p = libm::exp(lr as f64);
+                kl += p * (lr as f64 - lp[id as usize] as f64);
+                pr += p;
+                qm += libm::exp(lp[id as usize] as f64);
+            }
+            let (pt, qt) = ((1.0 - pr).max(0.0), (1.0 - qm).max(1e-12));
+            if pt > 1e-12 {
+                kl += pt * (libm::log(pt) - libm::log(qt));
+            }
+            a.kl_mean += kl;
+            a.kl_max = a.kl_max.max(kl);
+            agree += (r.ids.first().map(|&t| t as usize) == Some(argmax(&lp))) as usize;
+            nll_r -= r.target_logprob as f64;
+            nll_m -= lp[win[i] as usize] as f64;
+            a.positions += 1;
+        })?;
+    }
+    if let Some(p) = bad {
+        return Err(err!(
+            Input,
+            "saved logits do not match this stream/window at position {p}"
+        ));
+    }
+    if a.positions == 0 {
+        return Err(err!(Input, "no position to compare"));
+    }
+    let n = a.positions as f64;
+    a.kl_mean /= n;
+    a.top1 = agree as f64 / n;
+    a.ppl_reference = libm::exp(nll_r / n);
+    a.ppl_model = libm::exp(nll_m / n);
+    Ok(a)
 }

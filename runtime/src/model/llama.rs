@@ -21,6 +21,7 @@ impl Session<'_> {
             &mut self.arena,
             &self.plan,
             &mut self.caches,
+            self.shared.as_ref(),
         );
         let d = env.d;
         let maxb = p.s.rows.min(p.kv.st.max_batch());

@@ -18,12 +18,19 @@ pub mod testing;
 mod weights;
 
 pub use config::{Config, ModelKind};
-pub use session::{EngineOptions, MemoryReport, Mode, Session};
+pub use session::{EngineOptions, MemoryReport, Mode, Session, SharedPrefix};
 
 use crate::gguf::Gguf;
 use crate::Result;
 use alloc::vec::Vec;
 use weights::Weights;
+
+/// The best kernels for this CPU on `threads` threads (the one place sessions and the evaluator
+/// get their kernels).
+pub(crate) fn kernels(threads: usize) -> crate::kernels::Kernels {
+    let _ = threads;
+    crate::kernels::Kernels::detect()
+}
 
 enum Owner {
     #[cfg(feature = "std")]
@@ -129,6 +136,27 @@ impl Model {
     /// context).
     pub fn max_useful_memory(&self) -> usize {
         session::Plan::new(self, usize::MAX / 2).arena_bytes
+    }
+
+    /// Smallest arena budget whose coarse cache (F2; vanilla: the KV cache) holds `positions`
+    /// positions per layer (clamped to the trained range).
+    pub fn budget_for_coarse(&self, positions: usize) -> usize {
+        let (mut lo, mut hi) = (
+            self.min_memory(),
+            self.max_useful_memory().max(self.min_memory()),
+        );
+        if session::Plan::new(self, lo).coarse_cap() >= positions {
+            return lo;
+        }
+        while lo + 64 < hi {
+            let mid = lo + (hi - lo) / 2;
+            if session::Plan::new(self, mid).coarse_cap() >= positions {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        hi
     }
 
     /// Trained sequence length T in tokens.

@@ -24,7 +24,14 @@ macro_rules! ph {
             Weights::Photon(w) => w,
             _ => unreachable!("PHOTON call on a vanilla model"),
         };
-        let (env, p) = split($s.model, &$s.kern, &mut $s.arena, &$s.plan, &mut $s.caches);
+        let (env, p) = split(
+            $s.model,
+            &$s.kern,
+            &mut $s.arena,
+            &$s.plan,
+            &mut $s.caches,
+            $s.shared.as_ref(),
+        );
         Ph {
             env,
             p,
@@ -552,5 +559,7 @@ pub(crate) fn reborrow<'b>(v: &'b mut crate::cache::KvView<'_>) -> crate::cache:
         st: &mut *v.st,
         k: &mut *v.k,
         v: &mut *v.v,
+        pk: v.pk,
+        pv: v.pv,
     }
 }

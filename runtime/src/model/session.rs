@@ -6,6 +6,8 @@ use super::Model;
 use crate::cache::{as_blocks, as_tokens, carve, Arena, CachePolicy, KvState, KvView, Planner};
 use crate::kernels::{act_blocks, Kernels};
 use crate::{err, Result};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
 
 /// Generation mode (PHOTON; the vanilla model ignores it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,6 +58,9 @@ pub struct MemoryReport {
     pub coarse_len: usize,
     /// Coarse positions evicted so far (attention sink + sliding window).
     pub coarse_evicted: u64,
+    /// Bytes of a shared coarse prefix this session reads ([`SharedPrefix`]; held once for all
+    /// the sessions sharing it, not part of `arena_bytes`).
+    pub shared_prefix_bytes: usize,
 }
 
 /// An arena region (offset and length in f32 elements).
@@ -114,6 +119,12 @@ impl Plan {
     /// Lays out the arena for `budget` bytes (the coarse cache takes what the fixed part leaves,
     /// up to the trained range). `min_bytes` is the smallest budget that runs.
     pub(crate) fn new(model: &Model, budget: usize) -> Plan {
+        Plan::with_prefix(model, budget, 0)
+    }
+
+    /// [`Plan::new`] for a session whose coarse cache follows a shared prefix of `prefix`
+    /// positions (its own positions then stop at the trained range minus the prefix).
+    pub(crate) fn with_prefix(model: &Model, budget: usize, prefix: usize) -> Plan {
         let c = model.config();
         let (d, ffn, v, hd) = (c.d, c.ffn, c.vocab, c.head_dim);
         let photon = c.kind == ModelKind::Photon;
@@ -174,7 +185,7 @@ impl Plan {
         let fixed = probe.total + fixed_caches + 64 * 16;
         let budget_elems = budget / 4;
         let pos = budget_elems.saturating_sub(fixed) / per_pos;
-        let cap = pos.clamp(min_pos, limit.max(min_pos));
+        let cap = pos.clamp(min_pos, limit.saturating_sub(prefix).max(min_pos));
         pl.min_bytes = (fixed + per_pos * min_pos + 64 * 16) * 4;
         // The real layout.
         let span = if photon {
@@ -248,6 +259,41 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// Regions holding sequence state other than the coarse cache (what a session made from a
+    /// shared prefix copies), in a fixed order.
+    pub(crate) fn state_regions(&self) -> Vec<Region> {
+        let mut v = alloc::vec![
+            self.logits,
+            self.cond2,
+            self.mc_lat,
+            self.xhat,
+            self.snap_cond,
+            self.snap_mc,
+            self.utok
+        ];
+        for st in [&self.f1, &self.g2]
+            .into_iter()
+            .chain(self.g1.iter().flatten())
+        {
+            v.push(Region {
+                off: st.off_k,
+                len: st.elems(),
+            });
+            v.push(Region {
+                off: st.off_v,
+                len: st.elems(),
+            });
+        }
+        v
+    }
+
+    /// Positions per layer of the coarse cache.
+    pub(crate) fn coarse_cap(&self) -> usize {
+        self.f2.cap.max(self.kv.cap)
+    }
+}
+
 /// Caches' bookkeeping (the data is in the arena).
 #[derive(Debug, Clone)]
 pub(crate) struct Caches {
@@ -283,6 +329,7 @@ pub(crate) fn carve_parts<'a>(
     pl: &Plan,
     c: &'a mut Caches,
     n_g1: usize,
+    shared: Option<&'a SharedKv>,
 ) -> Parts<'a> {
     let mut rest = arena;
     let mut cur = 0usize;
@@ -312,16 +359,27 @@ pub(crate) fn carve_parts<'a>(
         let (ok, ov) = (st.off_k, st.off_v);
         let k = r(Region { off: ok, len: n });
         let v = r(Region { off: ov, len: n });
-        KvView { st, k, v }
+        KvView {
+            st,
+            k,
+            v,
+            pk: &[],
+            pv: &[],
+        }
     };
     let f1 = view(&mut c.f1);
-    let f2 = view(&mut c.f2);
+    let mut f2 = view(&mut c.f2);
     let g2 = view(&mut c.g2);
     let mut g1: [Option<KvView<'a>>; MAX_C] = Default::default();
     for (slot, st) in g1.iter_mut().zip(c.g1.iter_mut()).take(n_g1) {
         *slot = Some(view(st));
     }
-    let kv = view(&mut c.kv);
+    let mut kv = view(&mut c.kv);
+    if let Some(sh) = shared {
+        let coarse = if n_g1 > 0 { &mut f2 } else { &mut kv };
+        coarse.pk = &sh.k;
+        coarse.pv = &sh.v;
+    }
     Parts {
         s: Scratch {
             rows: pl.rows,
@@ -393,6 +451,43 @@ pub struct Session<'m> {
     /// Logits rows ready and the unit (PHOTON) each row belongs to.
     pub(crate) n_pending: usize,
     pub(crate) pending: [usize; MAX_C],
+    /// Read-only coarse-cache prefix shared with other sessions.
+    pub(crate) shared: Option<SharedKv>,
+}
+
+/// Keys and values of a shared coarse-cache prefix: `layers × len × dim` each.
+#[derive(Debug, Clone)]
+pub(crate) struct SharedKv {
+    pub k: Arc<Vec<f32>>,
+    pub v: Arc<Vec<f32>>,
+    pub len: usize,
+}
+
+/// A session frozen after a prompt: its coarse cache becomes a read-only prefix that any number
+/// of sessions made with [`Session::from_shared`] read without copying (N continuations of one
+/// prompt); each keeps only its own small state and the coarse positions it adds.
+#[derive(Debug, Clone)]
+pub struct SharedPrefix {
+    kv: SharedKv,
+    caches: Caches,
+    ph: PhotonSt,
+    pos: usize,
+    n_pending: usize,
+    pending: [usize; MAX_C],
+    mode: Mode,
+    /// Contents of the base session's state regions ([`Plan::state_regions`]).
+    regions: Vec<f32>,
+}
+
+impl SharedPrefix {
+    /// Coarse positions (per layer) in the prefix.
+    pub fn positions(&self) -> usize {
+        self.kv.len
+    }
+    /// Bytes of the shared keys and values (held once, whatever the number of sessions).
+    pub fn bytes(&self) -> usize {
+        4 * (self.kv.k.len() + self.kv.v.len())
+    }
 }
 
 impl core::fmt::Debug for Session<'_> {
@@ -408,7 +503,10 @@ impl core::fmt::Debug for Session<'_> {
 impl<'m> Session<'m> {
     /// Allocates the arena from `opts.memory_budget`; `Error::Memory` states the minimum.
     pub fn new(model: &'m Model, opts: &EngineOptions) -> Result<Session<'m>> {
-        let plan = Plan::new(model, opts.memory_budget);
+        Session::with_plan(model, opts, Plan::new(model, opts.memory_budget))
+    }
+
+    fn with_plan(model: &'m Model, opts: &EngineOptions, plan: Plan) -> Result<Session<'m>> {
         if opts.memory_budget < plan.min_bytes {
             return Err(err!(
                 Memory,
@@ -428,7 +526,7 @@ impl<'m> Session<'m> {
         };
         let mut s = Session {
             model,
-            kern: Kernels::detect(),
+            kern: super::kernels(opts.threads),
             mode: opts.mode,
             arena,
             plan,
@@ -437,9 +535,165 @@ impl<'m> Session<'m> {
             pos: 0,
             n_pending: 0,
             pending: [0; MAX_C],
+            shared: None,
         };
         s.reset();
         Ok(s)
+    }
+
+    /// Freezes this session's state after a prompt for sharing: see [`SharedPrefix`]. Not
+    /// during a RecGen reply (feed first), nor for PHOTON files with an unbounded F1 window.
+    pub fn share(&self) -> Result<SharedPrefix> {
+        let c = self.model.config();
+        let photon = c.kind == ModelKind::Photon;
+        if self.ph.dirty && (self.ph.f2_added > 0 || self.ph.reply_len > 0) {
+            return Err(err!(
+                Input,
+                "share a session after feed, not in the middle of a RecGen reply"
+            ));
+        }
+        if photon && c.w1 == 0 {
+            return Err(err!(
+                Unsupported,
+                "sharing a PHOTON model with an unbounded F1 window"
+            ));
+        }
+        let st = if photon {
+            &self.caches.f2
+        } else {
+            &self.caches.kv
+        };
+        let (p0, own, d, layers) = (st.prefix, st.len, st.dim, st.layers);
+        let n = p0 + own;
+        let a = self.arena.slice();
+        let mut k = Vec::with_capacity(layers * n * d);
+        let mut v = Vec::with_capacity(layers * n * d);
+        for l in 0..layers {
+            if let Some(sh) = &self.shared {
+                k.extend_from_slice(&sh.k[l * p0 * d..(l + 1) * p0 * d]);
+                v.extend_from_slice(&sh.v[l * p0 * d..(l + 1) * p0 * d]);
+            }
+            let o = l * st.cap * d;
+            k.extend_from_slice(&a[st.off_k + o..st.off_k + o + own * d]);
+            v.extend_from_slice(&a[st.off_v + o..st.off_v + o + own * d]);
+        }
+        let mut regions = Vec::new();
+        for r in self.plan.state_regions() {
+            regions.extend_from_slice(&a[r.off..r.off + r.len]);
+        }
+        Ok(SharedPrefix {
+            kv: SharedKv {
+                k: Arc::new(k),
+                v: Arc::new(v),
+                len: n,
+            },
+            caches: self.caches.clone(),
+            ph: self.ph.clone(),
+            pos: self.pos,
+            n_pending: self.n_pending,
+            pending: self.pending,
+            mode: self.mode,
+            regions,
+        })
+    }
+
+    /// A session continuing from a [`SharedPrefix`]: the arena (from `opts.memory_budget`) holds
+    /// only this sequence's own state; the prefix is read in place.
+    pub fn from_shared(
+        model: &'m Model,
+        opts: &EngineOptions,
+        sh: &SharedPrefix,
+    ) -> Result<Session<'m>> {
+        let c = model.config();
+        let photon = c.kind == ModelKind::Photon;
+        let limit = if photon {
+            c.context / c.meta_tokens()
+        } else {
+            c.context
+        };
+        let plan = Plan::with_prefix(model, opts.memory_budget, sh.kv.len);
+        if sh.kv.len + plan.coarse_cap() > limit {
+            return Err(err!(
+                Input,
+                "the shared prefix ({} coarse positions) leaves no room in the trained range of {limit}",
+                sh.kv.len
+            ));
+        }
+        let mut s = Session::with_plan(model, opts, plan.clone())?;
+        let keep = |mut st: KvState, fresh: &KvState| {
+            st.off_k = fresh.off_k;
+            st.off_v = fresh.off_v;
+            st
+        };
+        s.caches.f1 = keep(sh.caches.f1.clone(), &plan.f1);
+        s.caches.g2 = keep(sh.caches.g2.clone(), &plan.g2);
+        for (i, g) in plan.g1.iter().enumerate() {
+            if let Some(g) = g {
+                s.caches.g1[i] = keep(sh.caches.g1[i].clone(), g);
+            }
+        }
+        let mut coarse = if photon {
+            plan.f2.clone()
+        } else {
+            plan.kv.clone()
+        };
+        coarse.prefix = sh.kv.len;
+        if photon {
+            s.caches.f2 = coarse;
+        } else {
+            s.caches.kv = coarse;
+        }
+        let a = s.arena.slice_mut();
+        let mut o = 0;
+        for r in plan.state_regions() {
+            a[r.off..r.off + r.len].copy_from_slice(&sh.regions[o..o + r.len]);
+            o += r.len;
+        }
+        s.ph = sh.ph.clone();
+        s.pos = sh.pos;
+        s.n_pending = sh.n_pending;
+        s.pending = sh.pending;
+        s.mode = sh.mode;
+        s.shared = Some(sh.kv.clone());
+        s.set_mode(opts.mode);
+        Ok(s)
+    }
+
+    /// A copy of this session (its own arena: one allocation), e.g. to run several continuations
+    /// of one prompt.
+    pub fn fork(&self) -> Session<'m> {
+        Session {
+            model: self.model,
+            kern: self.kern.clone(),
+            mode: self.mode,
+            arena: self.arena.clone(),
+            plan: self.plan.clone(),
+            caches: self.caches.clone(),
+            ph: self.ph.clone(),
+            pos: self.pos,
+            n_pending: self.n_pending,
+            pending: self.pending,
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Makes this session a copy of `other` (same model and budget) without allocating.
+    pub fn copy_from(&mut self, other: &Session<'m>) -> Result<()> {
+        if !core::ptr::eq(self.model, other.model) || self.arena.bytes() != other.arena.bytes() {
+            return Err(err!(
+                Input,
+                "copy_from needs a session of the same model and memory budget"
+            ));
+        }
+        self.arena.copy_from(&other.arena);
+        self.caches.clone_from(&other.caches);
+        self.ph.clone_from(&other.ph);
+        self.mode = other.mode;
+        self.pos = other.pos;
+        self.n_pending = other.n_pending;
+        self.pending = other.pending;
+        self.shared.clone_from(&other.shared);
+        Ok(())
     }
 
     /// Forgets the sequence (caches emptied; the arena is kept).
@@ -451,6 +705,9 @@ impl<'m> Session<'m> {
             c.clear();
         }
         self.caches.kv.clear();
+        self.caches.f2.prefix = 0;
+        self.caches.kv.prefix = 0;
+        self.shared = None;
         self.ph = PhotonSt::default();
         self.pos = 0;
         self.n_pending = 0;
@@ -566,6 +823,10 @@ impl<'m> Session<'m> {
             coarse_capacity: coarse.cap,
             coarse_len: coarse.len,
             coarse_evicted: coarse.evicted,
+            shared_prefix_bytes: self
+                .shared
+                .as_ref()
+                .map_or(0, |s| 4 * (s.k.len() + s.v.len())),
         }
     }
 
@@ -590,6 +851,7 @@ pub(crate) fn split<'a>(
     arena: &'a mut Arena,
     plan: &'a Plan,
     caches: &'a mut Caches,
+    shared: Option<&'a SharedKv>,
 ) -> (Env<'a>, Parts<'a>) {
     let c = model.config();
     let env = Env {
@@ -602,6 +864,6 @@ pub(crate) fn split<'a>(
         inv_freq: &model.inv_freq,
     };
     let n_g1 = if c.kind == ModelKind::Photon { c.c2 } else { 0 };
-    let parts = carve_parts(arena.slice_mut(), plan, caches, n_g1);
+    let parts = carve_parts(arena.slice_mut(), plan, caches, n_g1, shared);
     (env, parts)
 }

@@ -57,10 +57,31 @@ pub(crate) struct Seg<'a> {
     pub pos0: usize,
 }
 
+/// Dot product with 8 independent accumulators (vectorizes; the summation order differs from a
+/// sequential sum only by rounding).
+#[inline]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f32; 8];
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in ca.by_ref().zip(cb.by_ref()) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut tail = 0.0;
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        tail += x * y;
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
 /// RMSNorm in f32: `x · w / sqrt(mean(x²) + eps)`.
 #[inline]
 pub(crate) fn rmsnorm(out: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
-    let ss: f32 = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
+    let ss: f32 = dot(x, x) / x.len() as f32;
     let inv = 1.0 / sqrtf(ss + eps);
     for ((o, v), g) in out.iter_mut().zip(x).zip(w) {
         *o = v * inv * g;
@@ -70,7 +91,7 @@ pub(crate) fn rmsnorm(out: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
 /// In-place RMSNorm.
 #[inline]
 pub(crate) fn rmsnorm_inplace(x: &mut [f32], w: &[f32], eps: f32) {
-    let ss: f32 = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
+    let ss: f32 = dot(x, x) / x.len() as f32;
     let inv = 1.0 / sqrtf(ss + eps);
     for (v, g) in x.iter_mut().zip(w) {
         *v = *v * inv * g;
@@ -119,7 +140,7 @@ fn attend(
         let mut m = f32::NEG_INFINITY;
         for (ks, _) in srcs {
             for kr in ks.chunks_exact(dim) {
-                let s = qh.iter().zip(&kr[lo..hi]).map(|(a, b)| a * b).sum::<f32>() * scale;
+                let s = dot(qh, &kr[lo..hi]) * scale;
                 scores[n] = s;
                 m = m.max(s);
                 n += 1;
@@ -195,13 +216,15 @@ pub(crate) fn forward(env: &Env, w: &StackW, x: &mut [f32], segs: &mut [Seg], s:
         for g in segs.iter_mut() {
             for i in 0..g.n {
                 let r = row + i;
-                let mut srcs: [(&[f32], &[f32]); 3] = [(&[], &[]); 3];
+                let mut srcs: [(&[f32], &[f32]); 4] = [(&[], &[]); 4];
                 let mut lo = row;
                 if let Some(c) = g.cache.as_ref() {
                     let st = &*c.st;
                     let base = l * st.cap * d;
+                    let pn = st.prefix * d;
+                    srcs[0] = (&c.pk[l * pn..(l + 1) * pn], &c.pv[l * pn..(l + 1) * pn]);
                     for (j, (a, b)) in c.old_ranges(i).into_iter().enumerate() {
-                        srcs[j] = (
+                        srcs[j + 1] = (
                             &c.k[base + a * d..base + b * d],
                             &c.v[base + a * d..base + b * d],
                         );
@@ -210,7 +233,7 @@ pub(crate) fn forward(env: &Env, w: &StackW, x: &mut [f32], segs: &mut [Seg], s:
                         lo = lo.max((r + 1).saturating_sub(wnd));
                     }
                 }
-                srcs[2] = (&s.k[lo * d..(r + 1) * d], &s.v[lo * d..(r + 1) * d]);
+                srcs[3] = (&s.k[lo * d..(r + 1) * d], &s.v[lo * d..(r + 1) * d]);
                 attend(
                     &mut s.att[r * d..(r + 1) * d],
                     &s.q[r * d..(r + 1) * d],
