@@ -557,8 +557,9 @@ fn interactive(ui: &Ui, conv: &mut Conv<'_>) -> Result<u8, Fail> {
     let echo = !stdin.is_terminal();
     let mut input = stdin.lock();
     let mut buf = Vec::new();
+    // Fixed for the session: the coarse cache's capacity does not change.
+    let cap = byte_cap(conv.tok, message_limit(conv));
     loop {
-        let cap = byte_cap(conv.tok, message_limit(conv));
         signal::set_state(State::Idle);
         eprint!("{PROMPT}");
         let line =
