@@ -103,8 +103,15 @@ fn piped_multi_turn() {
     assert!(!so.is_empty());
     // Piped input is echoed after the prompt on stderr: a transcript.
     assert!(se.contains("> What news from the court?\n"), "{se}");
-    // The conversation grows: the last status line shows more context than the first.
     assert!(se.starts_with("photon chat · "), "{se}");
+    // --quiet: nothing on stderr but notices.
+    let (code, so, se) = chat(&["--quiet"], b"Good morrow\n\xff\n/bogus\nAnd then?\n");
+    assert_eq!(code, 0, "{se}");
+    assert!(!so.is_empty());
+    assert_eq!(
+        se,
+        "chat: that line is not valid UTF-8; not sent\nchat: unknown command /bogus; /help lists them\n"
+    );
 }
 
 #[test]

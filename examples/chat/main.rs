@@ -141,6 +141,9 @@ struct Args {
     /// Never end a reply at a stop token (benchmarks); replies end at --max-tokens or Ctrl-C
     #[arg(long)]
     ignore_eos: bool,
+    /// No banner, prompt, echo or status lines on standard error (notices and errors remain)
+    #[arg(long, short = 'q')]
+    quiet: bool,
 }
 
 fn parse_f32(s: &str) -> Result<f32, String> {
@@ -284,12 +287,13 @@ struct Ui {
     max_tokens: usize,
     budget: usize,
     dim: bool,
+    quiet: bool,
     sampling: SamplerConfig,
     model_label: String,
 }
 
 fn run(args: Args) -> Result<u8, Fail> {
-    signal::install(PROMPT).map_err(Fail::Msg)?;
+    signal::install(if args.quiet { "" } else { PROMPT }).map_err(Fail::Msg)?;
     let path = model_path(args.model.clone())?;
     if path.is_dir() {
         return Err(Fail::msg(format!(
@@ -367,6 +371,7 @@ fn run(args: Args) -> Result<u8, Fail> {
         max_tokens: args.max_tokens,
         budget: args.memory,
         dim: dim_stderr(),
+        quiet: args.quiet,
         sampling,
         model_label: format!(
             "{name} ({kind}, {}, {})",
@@ -466,6 +471,9 @@ fn reply(ui: &Ui, conv: &mut Conv<'_>, toks: &[u32]) -> Result<Reply, Fail> {
 
 /// The line after a reply: how it ended, tokens, speed, memory.
 fn status(ui: &Ui, conv: &Conv<'_>, r: &Reply) {
+    if ui.quiet {
+        return;
+    }
     let m = conv.sess.memory();
     let rate = if r.secs > 0.0 {
         r.tokens as f64 / r.secs
@@ -545,23 +553,26 @@ commands:
 Ctrl-C stops a reply; at the prompt, Ctrl-C twice within a second quits.";
 
 fn interactive(ui: &Ui, conv: &mut Conv<'_>) -> Result<u8, Fail> {
-    eprintln!(
-        "photon chat · {} · {}{} · /help for commands, Ctrl-D to quit",
-        ui.model_label,
-        mode_name(conv.sess.mode()),
-        if ui.raw { " · raw completion" } else { "" }
-    );
+    let prompt = if ui.quiet { "" } else { PROMPT };
+    if !ui.quiet {
+        eprintln!(
+            "photon chat · {} · {}{} · /help for commands, Ctrl-D to quit",
+            ui.model_label,
+            mode_name(conv.sess.mode()),
+            if ui.raw { " · raw completion" } else { "" }
+        );
+    }
     let stdin = io::stdin();
     // Input that is not typed at a terminal is echoed after the prompt (cleaned), so standard
     // error reads as a transcript.
-    let echo = !stdin.is_terminal();
+    let echo = !stdin.is_terminal() && !ui.quiet;
     let mut input = stdin.lock();
     let mut buf = Vec::new();
     // Fixed for the session: the coarse cache's capacity does not change.
     let cap = byte_cap(conv.tok, message_limit(conv));
     loop {
         signal::set_state(State::Idle);
-        eprint!("{PROMPT}");
+        eprint!("{prompt}");
         let line =
             read_line(&mut input, cap, &mut buf).map_err(|e| Fail::io("reading input", e))?;
         signal::set_state(State::Busy);
@@ -577,7 +588,9 @@ fn interactive(ui: &Ui, conv: &mut Conv<'_>) -> Result<u8, Fail> {
         }
         match line {
             Line::Eof => {
-                eprintln!();
+                if !ui.quiet {
+                    eprintln!();
+                }
                 return Ok(0);
             }
             Line::TooLong(n) => {
