@@ -83,6 +83,16 @@ fn vocab() -> serde_json::Value {
 /// (control tokens, the stop tokens among them, then the byte tokens <0x00>...): replies that end
 /// often and print control characters. Written once per name under the target's tmp dir.
 pub fn model(name: &str, photon: bool, template: bool, zero_head: bool) -> PathBuf {
+    let base = if photon {
+        RandomSpec::tiny_photon()
+    } else {
+        RandomSpec::tiny_llama()
+    };
+    model_spec(name, base, template, zero_head)
+}
+
+/// [`model`] with another shape (the vocabulary is always the fixture's).
+pub fn model_spec(name: &str, base: RandomSpec, template: bool, zero_head: bool) -> PathBuf {
     // Integration tests get a tmp dir in target/; the example's unit tests use the system's.
     let dir = option_env!("CARGO_TARGET_TMPDIR")
         .map(PathBuf::from)
@@ -114,12 +124,12 @@ pub fn model(name: &str, photon: bool, template: bool, zero_head: bool) -> PathB
         .collect();
     let spec = RandomSpec {
         vocab: tokens.len(),
-        context: 512,
-        ..if photon {
-            RandomSpec::tiny_photon()
+        context: if base.context == RandomSpec::tiny_photon().context {
+            512
         } else {
-            RandomSpec::tiny_llama()
-        }
+            base.context
+        },
+        ..base
     };
     let bytes = random_model(&spec).unwrap();
     let g = Gguf::parse(&bytes).unwrap();
