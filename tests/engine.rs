@@ -264,12 +264,26 @@ fn small_arena_slides_without_growth() {
 fn evaluator_matches_reference() {
     use photon::model::eval::{window_logits, Latents};
     let (r, m) = photon_ref();
+    let bytes = random_model(&RandomSpec {
+        w1: 0,
+        ..RandomSpec::tiny_photon()
+    })
+    .unwrap();
+    let (r0, m0) = (Ref::new(&bytes), Model::from_bytes(bytes).unwrap());
     let toks = tokens(64, 96, 13);
-    for lat in [
-        Latents::Encoder,
-        Latents::Recursive { prompt: 21 },
-        Latents::Recursive { prompt: 32 },
-    ] {
+    for (r, m, lat) in [
+        (&r0, &m0, Latents::Encoder),
+        (&r0, &m0, Latents::Recursive { prompt: 22 }),
+    ]
+    .into_iter()
+    .chain(
+        [
+            Latents::Encoder,
+            Latents::Recursive { prompt: 21 },
+            Latents::Recursive { prompt: 32 },
+        ]
+        .map(|lat| (&r, &m, lat)),
+    ) {
         let u_p = match lat {
             Latents::Encoder => None,
             Latents::Recursive { prompt } => Some(prompt / 4),
@@ -277,7 +291,7 @@ fn evaluator_matches_reference() {
         let (xh, _, _) = r.latents(&toks, u_p);
         let want = r.decode1(&xh, &toks);
         let mut n = 0;
-        window_logits(&m, &toks, lat, |i, l| {
+        window_logits(m, &toks, lat, |i, l| {
             check(l, &want[i], &format!("{lat:?} pos {i}"));
             n += 1;
         })
