@@ -793,6 +793,14 @@ impl<'m> Session<'m> {
         &self.arena.slice()[o..o + v]
     }
 
+    /// Mutable logits of pending row `row` (samplers that penalize or mask in place).
+    pub fn logits_mut(&mut self, row: usize) -> &mut [f32] {
+        assert!(row < self.n_pending, "row {row} is not pending");
+        let v = self.model.vocab_size();
+        let o = self.plan.logits.off + row * v;
+        &mut self.arena.slice_mut()[o..o + v]
+    }
+
     /// Accepts one sampled token per pending row (same order).
     pub fn accept(&mut self, tokens: &[u32]) -> Result<()> {
         if tokens.len() != self.n_pending {
