@@ -90,5 +90,22 @@ fn main() {
             "reference: batched evaluator over {}-token windows: ppl {:.3} ({} tokens)",
             t, p.ppl, p.tokens
         );
+        if m.kind() == ModelKind::Photon {
+            for prompt in [32usize, 128, 256] {
+                let p = eval::perplexity(
+                    &m,
+                    &stream[..(toks.len() / t) * t],
+                    t,
+                    eval::Latents::Recursive { prompt },
+                    0,
+                    threads,
+                )
+                .unwrap();
+                println!(
+                    "RecGen (latents recursive after a {prompt}-token prompt, tokens teacher-forced in units): ppl {:.3} ({} tokens)",
+                    p.ppl, p.tokens
+                );
+            }
+        }
     }
 }

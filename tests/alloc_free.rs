@@ -119,6 +119,24 @@ fn main() {
         println!("{name}: {n} allocations in 300 decode steps and one fed turn");
         failed |= n != 0;
     }
+    // Half-precision caches, minimum arena (sliding).
+    for (name, m, mode) in [
+        ("photon HierGen, f16 caches, sliding", &pm, Mode::HierGen),
+        ("photon RecGen, f16 caches, sliding", &pm, Mode::RecGen),
+        ("vanilla, f16 caches, sliding", &lm, Mode::HierGen),
+    ] {
+        let ty = photon::model::CacheType::F16;
+        let o = EngineOptions {
+            memory_budget: m.min_memory_with(ty),
+            threads: 1,
+            mode,
+        };
+        let mut s = Session::new_with_cache(m, &o, ty).unwrap();
+        s.feed(&prompt).unwrap();
+        let n = run(&mut s, 150, &turn);
+        println!("{name}: {n} allocations in 300 decode steps and one fed turn");
+        failed |= n != 0;
+    }
     // Continuations reading a shared prompt prefix.
     for (name, m, mode) in [
         ("photon HierGen, shared prefix", &pm, Mode::HierGen),

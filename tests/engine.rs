@@ -264,12 +264,26 @@ fn small_arena_slides_without_growth() {
 fn evaluator_matches_reference() {
     use photon::model::eval::{window_logits, Latents};
     let (r, m) = photon_ref();
+    let bytes = random_model(&RandomSpec {
+        w1: 0,
+        ..RandomSpec::tiny_photon()
+    })
+    .unwrap();
+    let (r0, m0) = (Ref::new(&bytes), Model::from_bytes(bytes).unwrap());
     let toks = tokens(64, 96, 13);
-    for lat in [
-        Latents::Encoder,
-        Latents::Recursive { prompt: 21 },
-        Latents::Recursive { prompt: 32 },
-    ] {
+    for (r, m, lat) in [
+        (&r0, &m0, Latents::Encoder),
+        (&r0, &m0, Latents::Recursive { prompt: 22 }),
+    ]
+    .into_iter()
+    .chain(
+        [
+            Latents::Encoder,
+            Latents::Recursive { prompt: 21 },
+            Latents::Recursive { prompt: 32 },
+        ]
+        .map(|lat| (&r, &m, lat)),
+    ) {
         let u_p = match lat {
             Latents::Encoder => None,
             Latents::Recursive { prompt } => Some(prompt / 4),
@@ -277,7 +291,7 @@ fn evaluator_matches_reference() {
         let (xh, _, _) = r.latents(&toks, u_p);
         let want = r.decode1(&xh, &toks);
         let mut n = 0;
-        window_logits(&m, &toks, lat, |i, l| {
+        window_logits(m, &toks, lat, |i, l| {
             check(l, &want[i], &format!("{lat:?} pos {i}"));
             n += 1;
         })
@@ -795,6 +809,100 @@ fn random_operation_sequences_match_fresh_prefill() {
                         s.accept(&acc).unwrap();
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Half-precision caches: half the cache bytes, logits close to the f32 caches', every mode,
+/// sliding and sharing included; the arena never exceeds the budget.
+#[test]
+fn f16_caches() {
+    use photon::model::CacheType;
+    // Scale 0.05: random nets at larger scales amplify rounding (RecGen's recursion most).
+    let spec = RandomSpec {
+        scale: 0.05,
+        ..RandomSpec::tiny_photon()
+    };
+    let pm = Model::from_bytes(random_model(&spec).unwrap()).unwrap();
+    let spec = RandomSpec {
+        scale: 0.05,
+        ..RandomSpec::tiny_llama()
+    };
+    let lm = Model::from_bytes(random_model(&spec).unwrap()).unwrap();
+    let toks = tokens(300, 96, 53);
+    for (m, mode) in [
+        (&pm, Mode::HierGen),
+        (&pm, Mode::RecGen),
+        (&lm, Mode::HierGen),
+    ] {
+        let o = opts(mode);
+        let mut a = Session::new(m, &o).unwrap();
+        let mut b = Session::new_with_cache(m, &o, CacheType::F16).unwrap();
+        assert_eq!(
+            b.memory().cache_bytes * 2,
+            a.memory().cache_bytes,
+            "{:?}",
+            b.memory()
+        );
+        a.feed(&toks[..45]).unwrap();
+        b.feed(&toks[..45]).unwrap();
+        let mut worst = 0.0f32;
+        for _ in 0..30 {
+            assert_eq!(a.pending_rows(), b.pending_rows());
+            for r in 0..a.pending_rows() {
+                worst = worst.max(max_abs_diff(a.logits(r), b.logits(r)));
+            }
+            let acc: Vec<u32> = (0..a.pending_rows()).map(|r| argmax(a.logits(r))).collect();
+            a.accept(&acc).unwrap();
+            b.accept(&acc).unwrap();
+        }
+        println!("{mode:?} f16 vs f32 caches: max |Δ logit| {worst}");
+        assert!(worst < 0.02, "{worst}");
+        // Sliding through a minimum f16 arena.
+        let min = m.min_memory_with(CacheType::F16);
+        let o = EngineOptions {
+            memory_budget: min,
+            threads: 1,
+            mode,
+        };
+        let mut s = Session::new_with_cache(m, &o, CacheType::F16).unwrap();
+        assert!(s.memory().arena_bytes <= min);
+        s.feed(&toks).unwrap();
+        for _ in 0..100 {
+            let acc: Vec<u32> = (0..s.pending_rows()).map(|r| argmax(s.logits(r))).collect();
+            s.accept(&acc).unwrap();
+        }
+        assert!(s.memory().coarse_evicted > 0);
+        assert!(s.logits(0).iter().all(|v| v.is_finite()));
+        // Sharing an f16 prefix.
+        let sh = b.share();
+        if let Ok(sh) = sh {
+            let mut kid = Session::from_shared(m, &opts(mode), &sh).unwrap();
+            let mut twin = b.fork();
+            kid.feed(&toks[200..205]).unwrap();
+            twin.feed(&toks[200..205]).unwrap();
+            for r in 0..kid.pending_rows() {
+                assert_eq!(kid.logits(r), twin.logits(r));
+            }
+        }
+    }
+    // The arena never exceeds the budget.
+    for m in [&pm, &lm] {
+        for ty in [CacheType::F32, CacheType::F16] {
+            for k in [1usize, 2, 3, 5, 8, 13] {
+                let budget = m.min_memory_with(ty) * k;
+                let o = EngineOptions {
+                    memory_budget: budget,
+                    threads: 1,
+                    mode: Mode::HierGen,
+                };
+                let s = Session::new_with_cache(m, &o, ty).unwrap();
+                assert!(
+                    s.memory().arena_bytes <= budget,
+                    "{ty:?} x{k}: {:?} > {budget}",
+                    s.memory()
+                );
             }
         }
     }

@@ -18,6 +18,104 @@ use crate::quant::BlockQ8Act;
 use alloc::vec;
 use alloc::vec::Vec;
 
+/// Element type of the key/value caches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheType {
+    /// f32 (the reference's numerics; the default).
+    #[default]
+    F32,
+    /// IEEE half precision: half the memory and bandwidth; keys/values rounded to f16.
+    F16,
+}
+
+/// Mutable key or value storage of a cache.
+pub enum KvMut<'a> {
+    F32(&'a mut [f32]),
+    F16(&'a mut [u16]),
+}
+
+/// Read-only key or value storage.
+#[derive(Clone, Copy)]
+pub enum KvRef<'a> {
+    F32(&'a [f32]),
+    F16(&'a [u16]),
+}
+
+impl<'a> KvRef<'a> {
+    pub fn len(&self) -> usize {
+        match self {
+            KvRef::F32(x) => x.len(),
+            KvRef::F16(x) => x.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub(crate) fn slice(self, r: core::ops::Range<usize>) -> KvRef<'a> {
+        match self {
+            KvRef::F32(x) => KvRef::F32(&x[r]),
+            KvRef::F16(x) => KvRef::F16(&x[r]),
+        }
+    }
+}
+
+impl KvMut<'_> {
+    pub(crate) fn as_ref(&self) -> KvRef<'_> {
+        match self {
+            KvMut::F32(x) => KvRef::F32(x),
+            KvMut::F16(x) => KvRef::F16(x),
+        }
+    }
+    pub(crate) fn reborrow(&mut self) -> KvMut<'_> {
+        match self {
+            KvMut::F32(x) => KvMut::F32(x),
+            KvMut::F16(x) => KvMut::F16(x),
+        }
+    }
+    fn copy_within(&mut self, src: core::ops::Range<usize>, dst: usize) {
+        match self {
+            KvMut::F32(x) => x.copy_within(src, dst),
+            KvMut::F16(x) => x.copy_within(src, dst),
+        }
+    }
+    /// Writes f32 values at `o`.
+    pub(crate) fn write(&mut self, o: usize, src: &[f32]) {
+        match self {
+            KvMut::F32(x) => x[o..o + src.len()].copy_from_slice(src),
+            KvMut::F16(x) => {
+                for (d, s) in x[o..o + src.len()].iter_mut().zip(src) {
+                    *d = crate::quant::f32_to_f16(*s);
+                }
+            }
+        }
+    }
+    /// Rotates the keys in `range` back by `shift` positions.
+    fn rotate_back(
+        &mut self,
+        range: core::ops::Range<usize>,
+        head_dim: usize,
+        shift: usize,
+        inv_freq: &[f32],
+    ) {
+        match self {
+            KvMut::F32(x) => rotate_back(&mut x[range], head_dim, shift, inv_freq),
+            KvMut::F16(x) => {
+                let mut buf = [0.0f32; 256];
+                for head in x[range].chunks_exact_mut(head_dim) {
+                    let b = &mut buf[..head_dim];
+                    for (o, h) in b.iter_mut().zip(head.iter()) {
+                        *o = crate::quant::f16_to_f32(*h);
+                    }
+                    rotate_back(b, head_dim, shift, inv_freq);
+                    for (h, o) in head.iter_mut().zip(b.iter()) {
+                        *h = crate::quant::f32_to_f16(*o);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Cache policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CachePolicy {
@@ -44,6 +142,8 @@ pub struct KvState {
     pub limit: usize,
     /// Entries dropped so far (sink/sliding eviction).
     pub evicted: u64,
+    /// Element type of the storage.
+    pub ty: CacheType,
     /// Linear only: positions held by a read-only shared prefix in front of this cache
     /// (`KvView::pk`/`pv`); this cache's slot `s` is position `prefix + s`.
     pub prefix: usize,
@@ -70,15 +170,29 @@ impl KvState {
             base: 0,
             limit,
             evicted: 0,
+            ty: CacheType::F32,
             prefix: 0,
             off_k: 0,
             off_v: 0,
         }
     }
 
-    /// f32 elements of the key region (the value region is the same size).
-    pub fn elems(&self) -> usize {
+    /// Values in the key region (the value region is the same size).
+    pub fn values(&self) -> usize {
         self.layers * self.cap * self.dim
+    }
+
+    /// f32 arena slots of the key region (f16 storage packs two values a slot).
+    pub fn elems(&self) -> usize {
+        match self.ty {
+            CacheType::F32 => self.values(),
+            CacheType::F16 => self.values().div_ceil(2),
+        }
+    }
+
+    /// Bytes of keys + values.
+    pub fn bytes(&self) -> usize {
+        8 * self.elems()
     }
 
     pub fn clear(&mut self) {
@@ -108,11 +222,11 @@ impl KvState {
 pub struct KvView<'a> {
     pub st: &'a mut KvState,
     /// `layers × cap × dim`.
-    pub k: &'a mut [f32],
-    pub v: &'a mut [f32],
+    pub k: KvMut<'a>,
+    pub v: KvMut<'a>,
     /// Shared read-only prefix, `layers × st.prefix × dim` (empty when none).
-    pub pk: &'a [f32],
-    pub pv: &'a [f32],
+    pub pk: KvRef<'a>,
+    pub pv: KvRef<'a>,
 }
 
 /// Rotates `x` (heads of `head_dim` side by side) by `−shift` positions.
@@ -151,8 +265,8 @@ impl KvView<'_> {
                             .copy_within(base + from..base + from + keep * dim, base + to);
                         self.v
                             .copy_within(base + from..base + from + keep * dim, base + to);
-                        rotate_back(
-                            &mut self.k[base + to..base + to + keep * dim],
+                        self.k.rotate_back(
+                            base + to..base + to + keep * dim,
                             head_dim,
                             drop,
                             inv_freq,
@@ -173,7 +287,7 @@ impl KvView<'_> {
                         for a in st.abs - rows as u64..st.abs {
                             let s = (a % st.cap as u64) as usize;
                             let o = (l * st.cap + s) * dim;
-                            rotate_back(&mut self.k[o..o + dim], head_dim, shift, inv_freq);
+                            self.k.rotate_back(o..o + dim, head_dim, shift, inv_freq);
                         }
                     }
                     st.base += shift as u64;
@@ -191,16 +305,16 @@ impl KvView<'_> {
         match st.policy {
             CachePolicy::Linear { .. } => {
                 let o = base + st.len * dim;
-                self.k[o..o + n * dim].copy_from_slice(&k[..n * dim]);
-                self.v[o..o + n * dim].copy_from_slice(&v[..n * dim]);
+                self.k.write(o, &k[..n * dim]);
+                self.v.write(o, &v[..n * dim]);
             }
             CachePolicy::Ring => {
                 let first = n.saturating_sub(st.cap);
                 for i in first..n {
                     let s = ((st.abs + i as u64) % st.cap as u64) as usize;
                     let o = base + s * dim;
-                    self.k[o..o + dim].copy_from_slice(&k[i * dim..(i + 1) * dim]);
-                    self.v[o..o + dim].copy_from_slice(&v[i * dim..(i + 1) * dim]);
+                    self.k.write(o, &k[i * dim..(i + 1) * dim]);
+                    self.v.write(o, &v[i * dim..(i + 1) * dim]);
                 }
             }
         }
@@ -316,6 +430,64 @@ pub(crate) fn carve<'a>(
 pub(crate) fn as_blocks(x: &mut [f32]) -> &mut [BlockQ8Act] {
     let n = x.len() / (core::mem::size_of::<BlockQ8Act>() / 4);
     bytemuck::cast_slice_mut(&mut x[..n * (core::mem::size_of::<BlockQ8Act>() / 4)])
+}
+
+/// Views a cache region of the f32 arena as storage of `ty` holding `values` values.
+pub(crate) fn as_kv(x: &mut [f32], ty: CacheType, values: usize) -> KvMut<'_> {
+    match ty {
+        CacheType::F32 => KvMut::F32(&mut x[..values]),
+        CacheType::F16 => {
+            let u: &mut [u16] = bytemuck::cast_slice_mut(x);
+            KvMut::F16(&mut u[..values])
+        }
+    }
+}
+
+/// Read-only [`as_kv`].
+pub(crate) fn as_kv_ref(x: &[f32], ty: CacheType, values: usize) -> KvRef<'_> {
+    match ty {
+        CacheType::F32 => KvRef::F32(&x[..values]),
+        CacheType::F16 => {
+            let u: &[u16] = bytemuck::cast_slice(x);
+            KvRef::F16(&u[..values])
+        }
+    }
+}
+
+/// Owned key or value storage (a shared prefix).
+#[derive(Debug, Clone)]
+pub enum KvOwned {
+    F32(Vec<f32>),
+    F16(Vec<u16>),
+}
+
+impl KvOwned {
+    pub fn new(ty: CacheType) -> Self {
+        match ty {
+            CacheType::F32 => KvOwned::F32(Vec::new()),
+            CacheType::F16 => KvOwned::F16(Vec::new()),
+        }
+    }
+    pub fn view(&self) -> KvRef<'_> {
+        match self {
+            KvOwned::F32(x) => KvRef::F32(x),
+            KvOwned::F16(x) => KvRef::F16(x),
+        }
+    }
+    /// Appends values of the same type.
+    pub fn extend(&mut self, src: KvRef) {
+        match (self, src) {
+            (KvOwned::F32(d), KvRef::F32(s)) => d.extend_from_slice(s),
+            (KvOwned::F16(d), KvRef::F16(s)) => d.extend_from_slice(s),
+            _ => panic!("cache element types differ"),
+        }
+    }
+    pub fn bytes(&self) -> usize {
+        match self {
+            KvOwned::F32(x) => 4 * x.len(),
+            KvOwned::F16(x) => 2 * x.len(),
+        }
+    }
 }
 
 /// Views token storage stored in the f32 arena.

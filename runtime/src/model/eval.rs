@@ -11,7 +11,7 @@ use super::config::{Config, ModelKind};
 use super::stack::{forward, Env, Scratch, Seg};
 use super::weights::{LlamaW, PhotonW, Weights};
 use super::Model;
-use crate::cache::{CachePolicy, KvState, KvView};
+use crate::cache::{CachePolicy, KvMut, KvRef, KvState, KvView};
 use crate::kernels::{act_blocks, Kernels};
 use crate::quant::BlockQ8Act;
 use crate::{err, Result};
@@ -99,10 +99,10 @@ impl OwnedKv {
     fn view(&mut self) -> KvView<'_> {
         KvView {
             st: &mut self.st,
-            k: &mut self.k,
-            v: &mut self.v,
-            pk: &[],
-            pv: &[],
+            k: KvMut::F32(&mut self.k),
+            v: KvMut::F32(&mut self.v),
+            pk: KvRef::F32(&[]),
+            pv: KvRef::F32(&[]),
         }
     }
 }

@@ -20,6 +20,7 @@ mod weights;
 pub use config::{Config, ModelKind};
 pub use session::{EngineOptions, MemoryReport, Mode, Session, SharedPrefix};
 
+pub use crate::cache::CacheType;
 use crate::gguf::Gguf;
 use crate::Result;
 use alloc::vec::Vec;
@@ -129,28 +130,45 @@ impl Model {
 
     /// Smallest arena budget (bytes) a [`Session`] runs with.
     pub fn min_memory(&self) -> usize {
-        session::Plan::new(self, 0).min_bytes
+        self.min_memory_with(CacheType::F32)
+    }
+
+    /// [`Model::min_memory`] for caches of element type `cache`.
+    pub fn min_memory_with(&self, cache: CacheType) -> usize {
+        session::Plan::with_prefix(self, 0, 0, cache).min_bytes
     }
 
     /// Arena bytes beyond which a session gains nothing (the coarse cache spans the trained
     /// context).
     pub fn max_useful_memory(&self) -> usize {
-        session::Plan::new(self, usize::MAX / 2).arena_bytes
+        self.max_useful_memory_with(CacheType::F32)
+    }
+
+    /// [`Model::max_useful_memory`] for caches of element type `cache`.
+    pub fn max_useful_memory_with(&self, cache: CacheType) -> usize {
+        session::Plan::with_prefix(self, usize::MAX / 2, 0, cache).arena_bytes
     }
 
     /// Smallest arena budget whose coarse cache (F2; vanilla: the KV cache) holds `positions`
     /// positions per layer (clamped to the trained range).
     pub fn budget_for_coarse(&self, positions: usize) -> usize {
+        self.budget_for_coarse_with(positions, CacheType::F32)
+    }
+
+    /// [`Model::budget_for_coarse`] for caches of element type `cache`.
+    pub fn budget_for_coarse_with(&self, positions: usize, cache: CacheType) -> usize {
+        let plan = |b: usize| session::Plan::with_prefix(self, b, 0, cache);
         let (mut lo, mut hi) = (
-            self.min_memory(),
-            self.max_useful_memory().max(self.min_memory()),
+            self.min_memory_with(cache),
+            self.max_useful_memory_with(cache)
+                .max(self.min_memory_with(cache)),
         );
-        if session::Plan::new(self, lo).coarse_cap() >= positions {
+        if plan(lo).coarse_cap() >= positions {
             return lo;
         }
         while lo + 64 < hi {
             let mid = lo + (hi - lo) / 2;
-            if session::Plan::new(self, mid).coarse_cap() >= positions {
+            if plan(mid).coarse_cap() >= positions {
                 hi = mid;
             } else {
                 lo = mid;

@@ -557,8 +557,8 @@ enum CondSrc {
 pub(crate) fn reborrow<'b>(v: &'b mut crate::cache::KvView<'_>) -> crate::cache::KvView<'b> {
     crate::cache::KvView {
         st: &mut *v.st,
-        k: &mut *v.k,
-        v: &mut *v.v,
+        k: v.k.reborrow(),
+        v: v.v.reborrow(),
         pk: v.pk,
         pv: v.pv,
     }

@@ -3,7 +3,10 @@
 use super::config::{ModelKind, MAX_C};
 use super::stack::{Env, Scratch};
 use super::Model;
-use crate::cache::{as_blocks, as_tokens, carve, Arena, CachePolicy, KvState, KvView, Planner};
+use crate::cache::{
+    as_blocks, as_kv, as_kv_ref, as_tokens, carve, Arena, CachePolicy, CacheType, KvOwned, KvRef,
+    KvState, KvView, Planner,
+};
 use crate::kernels::{act_blocks, Kernels};
 use crate::{err, Result};
 use alloc::sync::Arc;
@@ -119,13 +122,18 @@ impl Plan {
     /// Lays out the arena for `budget` bytes (the coarse cache takes what the fixed part leaves,
     /// up to the trained range). `min_bytes` is the smallest budget that runs.
     pub(crate) fn new(model: &Model, budget: usize) -> Plan {
-        Plan::with_prefix(model, budget, 0)
+        Plan::with_prefix(model, budget, 0, CacheType::F32)
     }
 
     /// [`Plan::new`] for a session whose coarse cache follows a shared prefix of `prefix`
     /// positions (its own positions then stop at the trained range minus the prefix).
-    pub(crate) fn with_prefix(model: &Model, budget: usize, prefix: usize) -> Plan {
+    pub(crate) fn with_prefix(model: &Model, budget: usize, prefix: usize, ty: CacheType) -> Plan {
         let c = model.config();
+        // f32 arena slots taken by `n` cache values.
+        let slots = |n: usize| match ty {
+            CacheType::F32 => n,
+            CacheType::F16 => n.div_ceil(2),
+        };
         let (d, ffn, v, hd) = (c.d, c.ffn, c.vocab, c.head_dim);
         let photon = c.kind == ModelKind::Photon;
         let mut p = Planner::default();
@@ -140,17 +148,17 @@ impl Plan {
         // Per coarse position: keys + values of every layer (+ one score, + tokens for replay).
         let (fixed_caches, per_pos, limit, min_pos) = if photon {
             let b = c.meta_tokens();
-            let mut per = 2 * c.layers[1] * d + 1 + b;
-            let mut fixed = 2 * c.layers[2] * d * (c.r + c.c2 - 1)
-                + c.c2 * 2 * c.layers[3] * d * (c.r + c.c1 - 1);
+            let mut per = 2 * slots(c.layers[1] * d) + 1 + b;
+            let mut fixed = 2 * slots(c.layers[2] * d * (c.r + c.c2 - 1))
+                + c.c2 * 2 * slots(c.layers[3] * d * (c.r + c.c1 - 1));
             if c.w1 == 0 {
-                per += c.c2 * (2 * c.layers[0] * d + 1);
+                per += c.c2 * (2 * slots(c.layers[0] * d) + 1);
             } else {
-                fixed += 2 * c.layers[0] * d * c.w1;
+                fixed += 2 * slots(c.layers[0] * d * c.w1);
             }
             (fixed, per, c.context / b, SINK + 4)
         } else {
-            (0, 2 * c.layers[0] * d + 1, c.context, SINK + rows)
+            (0, 2 * slots(c.layers[0] * d) + 1, c.context, SINK + rows)
         };
         // Fixed part.
         let plan_fixed = |p: &mut Planner, pl: &mut Plan, scores_len: usize| {
@@ -198,6 +206,7 @@ impl Plan {
         plan_fixed(&mut p, &mut pl, span);
         let evict = (cap / 8).max(1);
         let kv = |p: &mut Planner, st: &mut KvState| {
+            st.ty = ty;
             st.off_k = p.take(st.elems());
             st.off_v = p.take(st.elems());
         };
@@ -238,11 +247,10 @@ impl Plan {
                 kv(&mut p, &mut st);
                 pl.g1[u] = Some(st);
             }
-            pl.cache_bytes = 8
-                * (pl.f1.elems()
-                    + pl.f2.elems()
-                    + pl.g2.elems()
-                    + pl.g1.iter().flatten().map(|s| s.elems()).sum::<usize>());
+            pl.cache_bytes = pl.f1.bytes()
+                + pl.f2.bytes()
+                + pl.g2.bytes()
+                + pl.g1.iter().flatten().map(|s| s.bytes()).sum::<usize>();
         } else {
             pl.kv = KvState::new(
                 CachePolicy::Linear { sink: SINK, evict },
@@ -252,7 +260,7 @@ impl Plan {
                 limit,
             );
             kv(&mut p, &mut pl.kv);
-            pl.cache_bytes = 8 * pl.kv.elems();
+            pl.cache_bytes = pl.kv.bytes();
         }
         pl.arena_bytes = p.total * 4;
         pl
@@ -357,14 +365,14 @@ pub(crate) fn carve_parts<'a>(
     let mut view = |st: &'a mut KvState| {
         let n = st.elems();
         let (ok, ov) = (st.off_k, st.off_v);
-        let k = r(Region { off: ok, len: n });
-        let v = r(Region { off: ov, len: n });
+        let k = as_kv(r(Region { off: ok, len: n }), st.ty, st.values());
+        let v = as_kv(r(Region { off: ov, len: n }), st.ty, st.values());
         KvView {
             st,
             k,
             v,
-            pk: &[],
-            pv: &[],
+            pk: KvRef::F32(&[]),
+            pv: KvRef::F32(&[]),
         }
     };
     let f1 = view(&mut c.f1);
@@ -377,8 +385,8 @@ pub(crate) fn carve_parts<'a>(
     let mut kv = view(&mut c.kv);
     if let Some(sh) = shared {
         let coarse = if n_g1 > 0 { &mut f2 } else { &mut kv };
-        coarse.pk = &sh.k;
-        coarse.pv = &sh.v;
+        coarse.pk = sh.k.view();
+        coarse.pv = sh.v.view();
     }
     Parts {
         s: Scratch {
@@ -458,8 +466,8 @@ pub struct Session<'m> {
 /// Keys and values of a shared coarse-cache prefix: `layers × len × dim` each.
 #[derive(Debug, Clone)]
 pub(crate) struct SharedKv {
-    pub k: Arc<Vec<f32>>,
-    pub v: Arc<Vec<f32>>,
+    pub k: Arc<KvOwned>,
+    pub v: Arc<KvOwned>,
     pub len: usize,
 }
 
@@ -486,7 +494,7 @@ impl SharedPrefix {
     }
     /// Bytes of the shared keys and values (held once, whatever the number of sessions).
     pub fn bytes(&self) -> usize {
-        4 * (self.kv.k.len() + self.kv.v.len())
+        self.kv.k.bytes() + self.kv.v.bytes()
     }
 }
 
@@ -504,6 +512,17 @@ impl<'m> Session<'m> {
     /// Allocates the arena from `opts.memory_budget`; `Error::Memory` states the minimum.
     pub fn new(model: &'m Model, opts: &EngineOptions) -> Result<Session<'m>> {
         Session::with_plan(model, opts, Plan::new(model, opts.memory_budget))
+    }
+
+    /// [`Session::new`] with caches of element type `cache` (F16 halves cache memory and
+    /// bandwidth; keys and values are rounded to half precision).
+    pub fn new_with_cache(
+        model: &'m Model,
+        opts: &EngineOptions,
+        cache: CacheType,
+    ) -> Result<Session<'m>> {
+        let plan = Plan::with_prefix(model, opts.memory_budget, 0, cache);
+        Session::with_plan(model, opts, plan)
     }
 
     fn with_plan(model: &'m Model, opts: &EngineOptions, plan: Plan) -> Result<Session<'m>> {
@@ -566,16 +585,18 @@ impl<'m> Session<'m> {
         let (p0, own, d, layers) = (st.prefix, st.len, st.dim, st.layers);
         let n = p0 + own;
         let a = self.arena.slice();
-        let mut k = Vec::with_capacity(layers * n * d);
-        let mut v = Vec::with_capacity(layers * n * d);
+        let mut k = KvOwned::new(st.ty);
+        let mut v = KvOwned::new(st.ty);
+        let ak = as_kv_ref(&a[st.off_k..st.off_k + st.elems()], st.ty, st.values());
+        let av = as_kv_ref(&a[st.off_v..st.off_v + st.elems()], st.ty, st.values());
         for l in 0..layers {
             if let Some(sh) = &self.shared {
-                k.extend_from_slice(&sh.k[l * p0 * d..(l + 1) * p0 * d]);
-                v.extend_from_slice(&sh.v[l * p0 * d..(l + 1) * p0 * d]);
+                k.extend(sh.k.view().slice(l * p0 * d..(l + 1) * p0 * d));
+                v.extend(sh.v.view().slice(l * p0 * d..(l + 1) * p0 * d));
             }
             let o = l * st.cap * d;
-            k.extend_from_slice(&a[st.off_k + o..st.off_k + o + own * d]);
-            v.extend_from_slice(&a[st.off_v + o..st.off_v + o + own * d]);
+            k.extend(ak.slice(o..o + own * d));
+            v.extend(av.slice(o..o + own * d));
         }
         let mut regions = Vec::new();
         for r in self.plan.state_regions() {
@@ -611,7 +632,11 @@ impl<'m> Session<'m> {
         } else {
             c.context
         };
-        let plan = Plan::with_prefix(model, opts.memory_budget, sh.kv.len);
+        let ty = match &*sh.kv.k {
+            KvOwned::F32(_) => CacheType::F32,
+            KvOwned::F16(_) => CacheType::F16,
+        };
+        let plan = Plan::with_prefix(model, opts.memory_budget, sh.kv.len, ty);
         if sh.kv.len + plan.coarse_cap() > limit {
             return Err(err!(
                 Input,
@@ -768,6 +793,14 @@ impl<'m> Session<'m> {
         &self.arena.slice()[o..o + v]
     }
 
+    /// Mutable logits of pending row `row` (samplers that penalize or mask in place).
+    pub fn logits_mut(&mut self, row: usize) -> &mut [f32] {
+        assert!(row < self.n_pending, "row {row} is not pending");
+        let v = self.model.vocab_size();
+        let o = self.plan.logits.off + row * v;
+        &mut self.arena.slice_mut()[o..o + v]
+    }
+
     /// Accepts one sampled token per pending row (same order).
     pub fn accept(&mut self, tokens: &[u32]) -> Result<()> {
         if tokens.len() != self.n_pending {
@@ -826,7 +859,7 @@ impl<'m> Session<'m> {
             shared_prefix_bytes: self
                 .shared
                 .as_ref()
-                .map_or(0, |s| 4 * (s.k.len() + s.v.len())),
+                .map_or(0, |s| s.k.bytes() + s.v.bytes()),
         }
     }
 

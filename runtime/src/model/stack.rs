@@ -7,7 +7,7 @@
 //! teacher-forced evaluation), so independent sequences (RecGen's unfinished units, the
 //! evaluator's decoder windows) share the weight passes.
 use super::weights::{Mat, StackW};
-use crate::cache::KvView;
+use crate::cache::{KvRef, KvView};
 use crate::kernels::Kernels;
 use crate::quant::BlockQ8Act;
 use libm::sqrtf;
@@ -123,27 +123,49 @@ pub(crate) fn rope_apply(x: &mut [f32], head_dim: usize, cs: &[f32]) {
     }
 }
 
+/// Widens a row of f16 bits into `out`.
+#[inline]
+fn widen(src: &[u16], out: &mut [f32]) {
+    for (o, h) in out.iter_mut().zip(src) {
+        *o = crate::quant::f16_to_f32(*h);
+    }
+}
+
 /// One query row over key/value sources (each `rows × dim`, contiguous), every head.
 fn attend(
     out: &mut [f32],
     q: &[f32],
-    srcs: &[(&[f32], &[f32])],
+    srcs: &[(KvRef, KvRef)],
     head_dim: usize,
     scores: &mut [f32],
 ) {
     let dim = q.len();
     let scale = 1.0 / sqrtf(head_dim as f32);
+    let mut buf = [0.0f32; 256];
     for h in 0..dim / head_dim {
         let (lo, hi) = (h * head_dim, (h + 1) * head_dim);
         let qh = &q[lo..hi];
         let mut n = 0;
         let mut m = f32::NEG_INFINITY;
         for (ks, _) in srcs {
-            for kr in ks.chunks_exact(dim) {
-                let s = dot(qh, &kr[lo..hi]) * scale;
-                scores[n] = s;
-                m = m.max(s);
-                n += 1;
+            match ks {
+                KvRef::F32(ks) => {
+                    for kr in ks.chunks_exact(dim) {
+                        let s = dot(qh, &kr[lo..hi]) * scale;
+                        scores[n] = s;
+                        m = m.max(s);
+                        n += 1;
+                    }
+                }
+                KvRef::F16(ks) => {
+                    for kr in ks.chunks_exact(dim) {
+                        widen(&kr[lo..hi], &mut buf[..head_dim]);
+                        let s = dot(qh, &buf[..head_dim]) * scale;
+                        scores[n] = s;
+                        m = m.max(s);
+                        n += 1;
+                    }
+                }
             }
         }
         let mut sum = 0.0f32;
@@ -156,12 +178,26 @@ fn attend(
         oh.fill(0.0);
         let mut j = 0;
         for (_, vs) in srcs {
-            for vr in vs.chunks_exact(dim) {
-                let p = scores[j] * inv;
-                for (o, v) in oh.iter_mut().zip(&vr[lo..hi]) {
-                    *o += p * v;
+            match vs {
+                KvRef::F32(vs) => {
+                    for vr in vs.chunks_exact(dim) {
+                        let p = scores[j] * inv;
+                        for (o, v) in oh.iter_mut().zip(&vr[lo..hi]) {
+                            *o += p * v;
+                        }
+                        j += 1;
+                    }
                 }
-                j += 1;
+                KvRef::F16(vs) => {
+                    for vr in vs.chunks_exact(dim) {
+                        let p = scores[j] * inv;
+                        widen(&vr[lo..hi], &mut buf[..head_dim]);
+                        for (o, v) in oh.iter_mut().zip(&buf[..head_dim]) {
+                            *o += p * v;
+                        }
+                        j += 1;
+                    }
+                }
             }
         }
     }
@@ -216,24 +252,32 @@ pub(crate) fn forward(env: &Env, w: &StackW, x: &mut [f32], segs: &mut [Seg], s:
         for g in segs.iter_mut() {
             for i in 0..g.n {
                 let r = row + i;
-                let mut srcs: [(&[f32], &[f32]); 4] = [(&[], &[]); 4];
+                let empty = (KvRef::F32(&[]), KvRef::F32(&[]));
+                let mut srcs: [(KvRef, KvRef); 4] = [empty; 4];
                 let mut lo = row;
                 if let Some(c) = g.cache.as_ref() {
                     let st = &*c.st;
                     let base = l * st.cap * d;
                     let pn = st.prefix * d;
-                    srcs[0] = (&c.pk[l * pn..(l + 1) * pn], &c.pv[l * pn..(l + 1) * pn]);
+                    srcs[0] = (
+                        c.pk.slice(l * pn..(l + 1) * pn),
+                        c.pv.slice(l * pn..(l + 1) * pn),
+                    );
+                    let (ck, cv) = (c.k.as_ref(), c.v.as_ref());
                     for (j, (a, b)) in c.old_ranges(i).into_iter().enumerate() {
                         srcs[j + 1] = (
-                            &c.k[base + a * d..base + b * d],
-                            &c.v[base + a * d..base + b * d],
+                            ck.slice(base + a * d..base + b * d),
+                            cv.slice(base + a * d..base + b * d),
                         );
                     }
                     if let Some(wnd) = st.window() {
                         lo = lo.max((r + 1).saturating_sub(wnd));
                     }
                 }
-                srcs[3] = (&s.k[lo * d..(r + 1) * d], &s.v[lo * d..(r + 1) * d]);
+                srcs[3] = (
+                    KvRef::F32(&s.k[lo * d..(r + 1) * d]),
+                    KvRef::F32(&s.v[lo * d..(r + 1) * d]),
+                );
                 attend(
                     &mut s.att[r * d..(r + 1) * d],
                     &s.q[r * d..(r + 1) * d],
