@@ -339,8 +339,8 @@ fn run(args: Args) -> Result<u8, Fail> {
     };
     let sess = Session::new(&model, &opts).map_err(|e| match e {
         photon::Error::Memory(_) => Fail::msg(format!(
-            "{e} (--memory {} or more)",
-            fmt_bytes(model.min_memory()).replace(' ', "")
+            "{e} (--memory {}K or more)",
+            model.min_memory().div_ceil(1024)
         )),
         e => Fail::engine(e),
     })?;
