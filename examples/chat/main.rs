@@ -258,11 +258,11 @@ fn model_path(arg: Option<PathBuf>) -> Result<PathBuf, Fail> {
     if !dirs.contains(&source) {
         dirs.push(source);
     }
-    for d in &dirs {
+    for (i, d) in dirs.iter().enumerate() {
         for m in DEFAULT_MODELS {
-            let p = d.join(m);
-            if p.is_file() {
-                return Ok(p);
+            if d.join(m).is_file() {
+                // Relative when found from the current directory (shorter to read).
+                return Ok(if i == 0 { PathBuf::from(m) } else { d.join(m) });
             }
         }
     }
