@@ -1,0 +1,412 @@
+//! x86-64 kernels: AVX2+FMA+F16C, and AVX-512 (F/BW/VL) with VNNI `vpdpbusd`.
+//!
+//! Both paths are instantiated from one macro body with different `target_feature` sets, so the
+//! code is the same and only the integer block dot differs:
+//! - AVX2, Q8_0: `maddubs(|w|, sign(a, w))` then `madd(·, 1)` (ggml's trick; activations are in
+//!   ±127 so the i16 pair sums cannot saturate).
+//! - AVX2, Q4_0: `maddubs(q, a) − maddubs(8, a)` (nibbles are unsigned, so no sign trick).
+//! - VNNI, Q8_0: `dpbusd(c, w ⊕ 0x80, a)` with `c_lane = −128·Σ_{lane} a` (per-lane sums of
+//!   the activations, one `dpbusd(0, 1, a)` per activation block shared by the tile's rows).
+//! - VNNI, Q4_0: `dpbusd(c, q, a)` with `c_lane = −8·Σ_{lane} a`.
+//!
+//! In every case lane i holds exactly `Σ_{j∈lane i} w_j·a_j` (offsets applied), so the lanes
+//! sum exactly to the scalar block sum. The float combine is
+//! per lane: `acc_lane += f32(lane) · (d_w·d_a)`, horizontally summed at the end of the row.
+//! Register blocking: up to 4 rows × `VMAX` vectors (AVX2: 2, AVX-512 with 32 registers: 4).
+#![allow(clippy::missing_safety_doc)]
+
+macro_rules! x86_kernels {
+    ($m:ident, $feat:literal, $vnni:literal, $vmax:literal) => {
+        pub(crate) mod $m {
+            use crate::kernels::TileArgs;
+            use crate::quant::{f16_to_f32, bf16_to_f32, BlockQ8Act, GgmlType, QK};
+            use core::arch::x86_64::*;
+
+            /// Vectors per register tile.
+            pub(crate) const VMAX: usize = $vmax;
+
+            /// One register tile: `nr` rows × `nv` vectors of `t`.
+            ///
+            /// # Safety
+            /// The CPU supports this module's features and `t` describes valid memory.
+            #[target_feature(enable = $feat)]
+            pub(crate) unsafe fn tile(ty: GgmlType, nr: usize, nv: usize, t: &TileArgs) {
+                // SAFETY: forwarded from this function's contract.
+                unsafe {
+                    match ty {
+                        GgmlType::Q8_0 => qdispatch::<false>(nr, nv, t),
+                        GgmlType::Q4_0 => qdispatch::<true>(nr, nv, t),
+                        GgmlType::F32 => fdispatch::<0>(nr, nv, t),
+                        GgmlType::F16 => fdispatch::<1>(nr, nv, t),
+                        GgmlType::BF16 => fdispatch::<2>(nr, nv, t),
+                    }
+                }
+            }
+
+            #[target_feature(enable = $feat)]
+            unsafe fn qdispatch<const Q4: bool>(nr: usize, nv: usize, t: &TileArgs) {
+                // SAFETY: forwarded from `tile`'s contract.
+                unsafe {
+                    match (nr, nv) {
+                        (4, 1) => qtile::<Q4, 4, 1>(t),
+                        (4, 2) => qtile::<Q4, 4, 2>(t),
+                        (4, 3) if VMAX >= 3 => qtile::<Q4, 4, 3>(t),
+                        (4, 4) if VMAX >= 4 => qtile::<Q4, 4, 4>(t),
+                        (1, 1) => qtile::<Q4, 1, 1>(t),
+                        (1, 2) => qtile::<Q4, 1, 2>(t),
+                        (1, 3) if VMAX >= 3 => qtile::<Q4, 1, 3>(t),
+                        (1, 4) if VMAX >= 4 => qtile::<Q4, 1, 4>(t),
+                        _ => unreachable!("tile {nr}×{nv}"),
+                    }
+                }
+            }
+
+            #[target_feature(enable = $feat)]
+            unsafe fn fdispatch<const T: u8>(nr: usize, nv: usize, t: &TileArgs) {
+                // SAFETY: forwarded from `tile`'s contract.
+                unsafe {
+                    match (nr, nv) {
+                        (4, 1) => ftile::<T, 4, 1>(t),
+                        (4, 2) => ftile::<T, 4, 2>(t),
+                        (4, 3) if VMAX >= 3 => ftile::<T, 4, 3>(t),
+                        (4, 4) if VMAX >= 4 => ftile::<T, 4, 4>(t),
+                        (1, 1) => ftile::<T, 1, 1>(t),
+                        (1, 2) => ftile::<T, 1, 2>(t),
+                        (1, 3) if VMAX >= 3 => ftile::<T, 1, 3>(t),
+                        (1, 4) if VMAX >= 4 => ftile::<T, 1, 4>(t),
+                        _ => unreachable!("tile {nr}×{nv}"),
+                    }
+                }
+            }
+
+            #[target_feature(enable = $feat)]
+            #[inline]
+            fn hsum(v: __m256) -> f32 {
+                let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+                let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+                let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+                _mm_cvtss_f32(s)
+            }
+
+            #[target_feature(enable = $feat)]
+            #[inline]
+            fn hsum_i32(v: __m256i) -> i32 {
+                let s = _mm_add_epi32(
+                    _mm256_castsi256_si128(v),
+                    _mm256_extracti128_si256::<1>(v),
+                );
+                let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+                let s = _mm_add_epi32(s, _mm_shuffle_epi32::<1>(s));
+                _mm_cvtsi128_si32(s)
+            }
+
+            /// The f16 scale at `p`, widened and broadcast to 8 lanes.
+            ///
+            /// # Safety
+            /// `p` is readable for 2 bytes.
+            #[target_feature(enable = $feat)]
+            #[inline]
+            unsafe fn bcast_f16(p: *const u8) -> __m256 {
+                // SAFETY: the caller guarantees 2 readable bytes.
+                let bits = unsafe { p.cast::<u16>().read_unaligned() };
+                _mm256_cvtph_ps(_mm_set1_epi16(bits as i16))
+            }
+
+            /// The 32 weights of the block at `p` as bytes: signed for Q8_0, nibbles 0..15 in
+            /// element order for Q4_0.
+            ///
+            /// # Safety
+            /// `p` points at a whole block.
+            #[target_feature(enable = $feat)]
+            #[inline]
+            unsafe fn load_wq<const Q4: bool>(p: *const u8) -> __m256i {
+                // SAFETY: the block holds 2 + 32 (Q8_0) or 2 + 16 (Q4_0) bytes.
+                unsafe {
+                    if Q4 {
+                        let x = _mm_loadu_si128(p.add(2).cast());
+                        let y = _mm256_inserti128_si256::<1>(
+                            _mm256_castsi128_si256(x),
+                            _mm_srli_epi16::<4>(x),
+                        );
+                        _mm256_and_si256(y, _mm256_set1_epi8(0x0f))
+                    } else {
+                        _mm256_loadu_si256(p.add(2).cast())
+                    }
+                }
+            }
+
+            /// Per-activation-block precomputation shared by every row of a tile.
+            #[target_feature(enable = $feat)]
+            #[inline]
+            fn act_prep<const Q4: bool>(aq: __m256i, sum: i32) -> __m256i {
+                let _ = sum;
+                if $vnni {
+                    // Per-lane sums of 4 activations, times the weight offset, negated, so each
+                    // lane ends as Σ (w_j − offset)·a_j over its own 4 elements.
+                    // SAFETY: `$feat` includes avx512vnni and avx512vl on this path.
+                    #[allow(unused_unsafe)]
+                    let s = unsafe {
+                        _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), aq)
+                    };
+                    let s = if Q4 { _mm256_slli_epi32::<3>(s) } else { _mm256_slli_epi32::<7>(s) };
+                    _mm256_sub_epi32(_mm256_setzero_si256(), s)
+                } else if Q4 {
+                    _mm256_maddubs_epi16(_mm256_set1_epi8(8), aq)
+                } else {
+                    _mm256_setzero_si256()
+                }
+            }
+
+            /// Per-row precomputation of the weight bytes shared by every vector of a tile.
+            #[target_feature(enable = $feat)]
+            #[inline]
+            fn w_prep<const Q4: bool>(wq: __m256i) -> __m256i {
+                if Q4 {
+                    wq
+                } else if $vnni {
+                    _mm256_xor_si256(wq, _mm256_set1_epi8(-128))
+                } else {
+                    _mm256_abs_epi8(wq)
+                }
+            }
+
+            /// Eight i32 lanes summing exactly to the block's integer sum.
+            #[target_feature(enable = $feat)]
+            #[inline]
+            fn block_dot<const Q4: bool>(
+                wq: __m256i,
+                wp: __m256i,
+                aq: __m256i,
+                ap: __m256i,
+            ) -> __m256i {
+                if $vnni {
+                    // SAFETY: `$feat` includes avx512vnni and avx512vl on this path (the branch
+                    // is compiled out of the AVX2 instantiation).
+                    #[allow(unused_unsafe)]
+                    unsafe {
+                        _mm256_dpbusd_epi32(ap, wp, aq)
+                    }
+                } else if Q4 {
+                    let p = _mm256_sub_epi16(_mm256_maddubs_epi16(wp, aq), ap);
+                    _mm256_madd_epi16(p, _mm256_set1_epi16(1))
+                } else {
+                    let p = _mm256_maddubs_epi16(wp, _mm256_sign_epi8(aq, wq));
+                    _mm256_madd_epi16(p, _mm256_set1_epi16(1))
+                }
+            }
+
+            /// `R` quantized rows × `V` activation vectors.
+            ///
+            /// # Safety
+            /// `t` describes `R` rows of `t.nb` blocks and `V` vectors of `t.nb` blocks.
+            #[target_feature(enable = $feat)]
+            unsafe fn qtile<const Q4: bool, const R: usize, const V: usize>(t: &TileArgs) {
+                let bs = if Q4 { 18 } else { 34 };
+                let mut acc = [[_mm256_setzero_ps(); V]; R];
+                for b in 0..t.nb {
+                    let mut aq = [_mm256_setzero_si256(); V];
+                    let mut ap = [_mm256_setzero_si256(); V];
+                    let mut ad = [_mm256_setzero_ps(); V];
+                    for v in 0..V {
+                        // SAFETY: block `b` of vector `v` is inside `t.act`.
+                        let a: &BlockQ8Act = unsafe { &*t.act.add(v * t.nb + b) };
+                        // SAFETY: `qs` is 32 readable bytes.
+                        aq[v] = unsafe { _mm256_loadu_si256(a.qs.as_ptr().cast()) };
+                        ap[v] = act_prep::<Q4>(aq[v], a.sum);
+                        ad[v] = _mm256_set1_ps(a.d);
+                    }
+                    for r in 0..R {
+                        // SAFETY: block `b` of row `r` is inside the matrix.
+                        let (dw, wq) = unsafe {
+                            let p = t.w.add(r * t.rb + b * bs);
+                            (bcast_f16(p), load_wq::<Q4>(p))
+                        };
+                        let wp = w_prep::<Q4>(wq);
+                        for v in 0..V {
+                            let s = _mm256_cvtepi32_ps(block_dot::<Q4>(wq, wp, aq[v], ap[v]));
+                            acc[r][v] = _mm256_fmadd_ps(s, _mm256_mul_ps(dw, ad[v]), acc[r][v]);
+                        }
+                    }
+                }
+                for r in 0..R {
+                    for v in 0..V {
+                        // SAFETY: output (v, r) of this tile is inside `t.out`.
+                        unsafe { *t.out.add(v * t.ostride + r) = hsum(acc[r][v]) };
+                    }
+                }
+            }
+
+            /// Eight weights of a float row at element `k`, widened to f32.
+            ///
+            /// # Safety
+            /// Elements `k..k+8` of the row at `p` are readable.
+            #[target_feature(enable = $feat)]
+            #[inline]
+            unsafe fn load_wf<const T: u8>(p: *const u8, k: usize) -> __m256 {
+                // SAFETY: the caller guarantees the 8 elements are readable.
+                unsafe {
+                    match T {
+                        0 => _mm256_loadu_ps(p.add(4 * k).cast()),
+                        1 => _mm256_cvtph_ps(_mm_loadu_si128(p.add(2 * k).cast())),
+                        _ => _mm256_castsi256_ps(_mm256_slli_epi32::<16>(
+                            _mm256_cvtepu16_epi32(_mm_loadu_si128(p.add(2 * k).cast())),
+                        )),
+                    }
+                }
+            }
+
+            /// One float weight element (tails).
+            ///
+            /// # Safety
+            /// Element `k` of the row at `p` is readable.
+            #[inline]
+            unsafe fn load_w1<const T: u8>(p: *const u8, k: usize) -> f32 {
+                // SAFETY: the caller guarantees the element is readable.
+                unsafe {
+                    match T {
+                        0 => p.add(4 * k).cast::<f32>().read_unaligned(),
+                        1 => f16_to_f32(p.add(2 * k).cast::<u16>().read_unaligned()),
+                        _ => bf16_to_f32(p.add(2 * k).cast::<u16>().read_unaligned()),
+                    }
+                }
+            }
+
+            /// `R` float rows × `V` f32 vectors.
+            ///
+            /// # Safety
+            /// `t` describes `R` rows of `t.cols` elements and `V` vectors of `t.cols` f32.
+            #[target_feature(enable = $feat)]
+            unsafe fn ftile<const T: u8, const R: usize, const V: usize>(t: &TileArgs) {
+                let mut acc = [[_mm256_setzero_ps(); V]; R];
+                let k8 = t.cols / 8 * 8;
+                let mut k = 0;
+                while k < k8 {
+                    let mut xv = [_mm256_setzero_ps(); V];
+                    for v in 0..V {
+                        // SAFETY: elements `k..k+8` of vector `v` are inside `t.x`.
+                        xv[v] = unsafe { _mm256_loadu_ps(t.x.add(v * t.cols + k)) };
+                    }
+                    for r in 0..R {
+                        // SAFETY: elements `k..k+8` of row `r` are inside the matrix.
+                        let wv = unsafe { load_wf::<T>(t.w.add(r * t.rb), k) };
+                        for v in 0..V {
+                            acc[r][v] = _mm256_fmadd_ps(wv, xv[v], acc[r][v]);
+                        }
+                    }
+                    k += 8;
+                }
+                for r in 0..R {
+                    for v in 0..V {
+                        let mut s = hsum(acc[r][v]);
+                        for k in k8..t.cols {
+                            // SAFETY: element `k` of row `r` and of vector `v` are in bounds.
+                            s += unsafe {
+                                load_w1::<T>(t.w.add(r * t.rb), k) * *t.x.add(v * t.cols + k)
+                            };
+                        }
+                        // SAFETY: output (v, r) of this tile is inside `t.out`.
+                        unsafe { *t.out.add(v * t.ostride + r) = s };
+                    }
+                }
+            }
+
+            /// The activation quantizer, bit-identical to [`crate::quant::quantize_act_block`].
+            ///
+            /// # Safety
+            /// The CPU supports this module's features.
+            #[target_feature(enable = $feat)]
+            pub(crate) unsafe fn quantize_act(x: &[f32; QK], out: &mut BlockQ8Act) {
+                // SAFETY: `x` is 32 readable f32.
+                let v: [__m256; 4] = unsafe {
+                    [
+                        _mm256_loadu_ps(x.as_ptr()),
+                        _mm256_loadu_ps(x.as_ptr().add(8)),
+                        _mm256_loadu_ps(x.as_ptr().add(16)),
+                        _mm256_loadu_ps(x.as_ptr().add(24)),
+                    ]
+                };
+                let sign = _mm256_set1_ps(-0.0);
+                let m01 = _mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1]));
+                let m23 = _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3]));
+                let m = _mm256_max_ps(m01, m23);
+                let m = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps::<1>(m));
+                let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+                let m = _mm_max_ss(m, _mm_movehdup_ps(m));
+                let amax = _mm_cvtss_f32(m);
+                let d = amax / 127.0;
+                let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+                if !id.is_finite() || !amax.is_finite() {
+                    *out = crate::quant::quantize_act_block(x);
+                    return;
+                }
+                let idv = _mm256_set1_ps(id);
+                // Round half to even (the default MXCSR mode), as `round_ties_even`.
+                let i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v[0], idv));
+                let i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v[1], idv));
+                let i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v[2], idv));
+                let i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v[3], idv));
+                let sum = hsum_i32(_mm256_add_epi32(
+                    _mm256_add_epi32(i0, i1),
+                    _mm256_add_epi32(i2, i3),
+                ));
+                let p01 = _mm256_packs_epi32(i0, i1);
+                let p23 = _mm256_packs_epi32(i2, i3);
+                let p = _mm256_packs_epi16(p01, p23);
+                let p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+                out.d = d;
+                out.sum = sum;
+                // SAFETY: `qs` is 32 writable bytes.
+                unsafe { _mm256_storeu_si256(out.qs.as_mut_ptr().cast(), p) };
+            }
+
+            /// Exact integer block sums of one quantized row with activation blocks (test hook).
+            ///
+            /// # Safety
+            /// The CPU supports this module's features; `row` holds `out.len()` blocks of `ty`.
+            #[target_feature(enable = $feat)]
+            pub(crate) unsafe fn block_isums(
+                ty: GgmlType,
+                row: &[u8],
+                act: &[BlockQ8Act],
+                out: &mut [i32],
+            ) {
+                let q4 = ty == GgmlType::Q4_0;
+                let bs = ty.block_bytes();
+                assert!(row.len() >= out.len() * bs && act.len() >= out.len());
+                for (b, o) in out.iter_mut().enumerate() {
+                    let a = &act[b];
+                    // SAFETY: block `b` is inside `row` (asserted) and `qs` is 32 bytes.
+                    unsafe {
+                        let p = row.as_ptr().add(b * bs);
+                        let aq = _mm256_loadu_si256(a.qs.as_ptr().cast());
+                        *o = if q4 {
+                            let wq = load_wq::<true>(p);
+                            hsum_i32(block_dot::<true>(
+                                wq,
+                                w_prep::<true>(wq),
+                                aq,
+                                act_prep::<true>(aq, a.sum),
+                            ))
+                        } else {
+                            let wq = load_wq::<false>(p);
+                            hsum_i32(block_dot::<false>(
+                                wq,
+                                w_prep::<false>(wq),
+                                aq,
+                                act_prep::<false>(aq, a.sum),
+                            ))
+                        };
+                    }
+                }
+            }
+        }
+    };
+}
+
+x86_kernels!(avx2, "avx2,fma,f16c", false, 2);
+x86_kernels!(
+    avx512,
+    "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
+    true,
+    4
+);
