@@ -26,16 +26,15 @@
 use crate::quant::{self, BlockQ8Act, GgmlType, QK};
 use crate::{err, Result};
 
-pub mod scalar;
-#[cfg(target_arch = "x86_64")]
-mod x86;
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
 #[cfg(feature = "std")]
 pub mod pool;
+pub mod scalar;
 #[cfg(test)]
 mod tests;
-
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 /// A weight matrix of `rows` outputs × `cols` inputs, row-major, borrowed from a file.
 #[derive(Debug, Clone, Copy)]
@@ -113,8 +112,6 @@ macro_rules! x86_has {
         }
     }};
 }
-#[cfg(target_arch = "x86_64")]
-
 
 /// The instruction set a [`Kernels`] uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -133,7 +130,13 @@ pub enum Isa {
 
 impl Isa {
     /// Every ISA, best last within each architecture.
-    pub const ALL: [Isa; 5] = [Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni, Isa::Neon, Isa::NeonDot];
+    pub const ALL: [Isa; 5] = [
+        Isa::Scalar,
+        Isa::Avx2,
+        Isa::Avx512Vnni,
+        Isa::Neon,
+        Isa::NeonDot,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -321,14 +324,7 @@ impl ParFor for Serial {
 #[cfg(feature = "std")]
 impl ParFor for pool::Pool {
     fn par_for(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
-        let t = self.threads();
-        self.run(&|i| {
-            let mut j = i;
-            while j < n {
-                f(j);
-                j += t;
-            }
-        })
+        self.run(n, f)
     }
 }
 
@@ -467,7 +463,7 @@ impl Kernels {
         self.matmul_with(w, x, n_vec, out, act, &Serial)
     }
 
-    /// [`Kernels::matmul`] with the row tasks run by `par` (one task per thread of `self`).
+    /// [`Kernels::matmul`] with the row tasks run by `par` (sized for `self.threads()`).
     pub fn matmul_with(
         &self,
         w: &Matrix,
@@ -483,7 +479,10 @@ impl Kernels {
         }
         let quantized = matches!(w.ty, GgmlType::Q8_0 | GgmlType::Q4_0);
         if quantized {
-            assert!(act.len() >= act_blocks(w.cols, n_vec), "act scratch too small");
+            assert!(
+                act.len() >= act_blocks(w.cols, n_vec),
+                "act scratch too small"
+            );
             self.quantize_acts(x, w.cols, n_vec, act);
         }
         let act: &[BlockQ8Act] = act;
@@ -492,7 +491,13 @@ impl Kernels {
             len: out.len(),
         };
         let work = w.data.len().saturating_mul(n_vec);
-        let tasks = if work < PAR_MIN_WORK { 1 } else { self.threads };
+        // One task per ~256 KB of weights (at least one per thread, at most 8 per thread) so a
+        // thread that falls behind (preempted, slow to wake) leaves work for the others.
+        let tasks = if work < PAR_MIN_WORK || self.threads == 1 {
+            1
+        } else {
+            (w.data.len() / (256 << 10)).clamp(self.threads, 8 * self.threads)
+        };
         // Rows per task, a multiple of 4 so register tiles stay whole.
         let per = w.rows.div_ceil(tasks).next_multiple_of(4);
         let run = |i: usize| {

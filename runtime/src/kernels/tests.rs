@@ -24,7 +24,10 @@ impl Rng {
 
 /// Every ISA this CPU supports, one thread each.
 fn all_kernels() -> Vec<Kernels> {
-    Isa::ALL.iter().filter_map(|&i| Kernels::with_isa(i)).collect()
+    Isa::ALL
+        .iter()
+        .filter_map(|&i| Kernels::with_isa(i))
+        .collect()
 }
 
 fn weights(rng: &mut Rng, ty: GgmlType, rows: usize, cols: usize) -> Vec<u8> {
@@ -56,7 +59,13 @@ fn abs_terms(ty: GgmlType, row: &[u8], x: &[f32], act: &[BlockQ8Act]) -> f32 {
                     let s: f32 = wf
                         .iter()
                         .zip(&a.qs)
-                        .map(|(x, &q)| if d != 0.0 { (x / d * q as f32).abs() } else { 0.0 })
+                        .map(|(x, &q)| {
+                            if d != 0.0 {
+                                (x / d * q as f32).abs()
+                            } else {
+                                0.0
+                            }
+                        })
                         .sum();
                     (d * a.d).abs() * s
                 })
@@ -196,7 +205,8 @@ fn act_inputs(rng: &mut Rng) -> Vec<[f32; QK]> {
     }
     for _ in 0..2000 {
         let mut b = [0.0f32; QK];
-        b.iter_mut().for_each(|e| *e = (rng.f() * 254.0).round() * 0.5);
+        b.iter_mut()
+            .for_each(|e| *e = (rng.f() * 254.0).round() * 0.5);
         v.push(b);
     }
     v
@@ -271,7 +281,10 @@ fn quantize_dequantize_error_bounds() {
             let d = amax / 127.0;
             let dd = (d - f16_to_f32(b8.d)).abs();
             for (a, b) in x.iter().zip(&out) {
-                assert!((a - b).abs() <= d / 2.0 + 127.0 * dd + 1e-6 * amax, "q8 {a} {b}");
+                assert!(
+                    (a - b).abs() <= d / 2.0 + 127.0 * dd + 1e-6 * amax,
+                    "q8 {a} {b}"
+                );
             }
 
             let b4 = quant::quantize_block_q4_0(&x);
@@ -310,6 +323,12 @@ fn f16_round_trip() {
 #[test]
 fn detect_respects_support() {
     let k = Kernels::detect();
+    #[cfg(feature = "std")]
+    std::eprintln!(
+        "detected {:?}; tested ISAs: {:?}",
+        k.isa(),
+        all_kernels().iter().map(|k| k.isa()).collect::<Vec<_>>()
+    );
     assert!(k.isa().supported());
     assert!(k.threads() >= 1);
     for isa in Isa::ALL {

@@ -19,7 +19,7 @@ macro_rules! x86_kernels {
     ($m:ident, $feat:literal, $vnni:literal, $vmax:literal) => {
         pub(crate) mod $m {
             use crate::kernels::TileArgs;
-            use crate::quant::{f16_to_f32, bf16_to_f32, BlockQ8Act, GgmlType, QK};
+            use crate::quant::{bf16_to_f32, f16_to_f32, BlockQ8Act, GgmlType, QK};
             use core::arch::x86_64::*;
 
             /// Vectors per register tile.
@@ -91,10 +91,7 @@ macro_rules! x86_kernels {
             #[target_feature(enable = $feat)]
             #[inline]
             fn hsum_i32(v: __m256i) -> i32 {
-                let s = _mm_add_epi32(
-                    _mm256_castsi256_si128(v),
-                    _mm256_extracti128_si256::<1>(v),
-                );
+                let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
                 let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
                 let s = _mm_add_epi32(s, _mm_shuffle_epi32::<1>(s));
                 _mm_cvtsi128_si32(s)
@@ -148,7 +145,11 @@ macro_rules! x86_kernels {
                     let s = unsafe {
                         _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), aq)
                     };
-                    let s = if Q4 { _mm256_slli_epi32::<3>(s) } else { _mm256_slli_epi32::<7>(s) };
+                    let s = if Q4 {
+                        _mm256_slli_epi32::<3>(s)
+                    } else {
+                        _mm256_slli_epi32::<7>(s)
+                    };
                     _mm256_sub_epi32(_mm256_setzero_si256(), s)
                 } else if Q4 {
                     _mm256_maddubs_epi16(_mm256_set1_epi8(8), aq)
@@ -248,9 +249,9 @@ macro_rules! x86_kernels {
                     match T {
                         0 => _mm256_loadu_ps(p.add(4 * k).cast()),
                         1 => _mm256_cvtph_ps(_mm_loadu_si128(p.add(2 * k).cast())),
-                        _ => _mm256_castsi256_ps(_mm256_slli_epi32::<16>(
-                            _mm256_cvtepu16_epi32(_mm_loadu_si128(p.add(2 * k).cast())),
-                        )),
+                        _ => _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(
+                            _mm_loadu_si128(p.add(2 * k).cast()),
+                        ))),
                     }
                 }
             }
