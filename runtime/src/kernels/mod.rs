@@ -93,6 +93,9 @@ pub fn act_blocks(cols: usize, n_vec: usize) -> usize {
 /// Vectors per tile: weights of a register tile are reused across this many vectors.
 pub const VEC_TILE: usize = 16;
 
+/// Software prefetch distance in bytes ahead of the weight stream (0: none).
+pub(crate) const PREFETCH: usize = 768;
+
 /// Bytes of weights per row block (kept in L2 while the vector tiles pass over it).
 const ROW_BLOCK_BYTES: usize = 256 * 1024;
 

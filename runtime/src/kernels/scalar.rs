@@ -84,6 +84,7 @@ pub fn dot_float_row(ty: GgmlType, row: &[u8], x: &[f32]) -> f32 {
 
 /// Rows `r0..r1` of the matrix × `n_vec` vectors, scalar. `out` is the full `[n_vec][rows]`
 /// output; only rows `r0..r1` of each vector are written.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn rows(
     ty: GgmlType,
     data: &[u8],

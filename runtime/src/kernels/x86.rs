@@ -12,12 +12,40 @@
 //! In every case lane i holds exactly `Σ_{j∈lane i} w_j·a_j` (offsets applied), so the lanes
 //! sum exactly to the scalar block sum. The float combine is
 //! per lane: `acc_lane += f32(lane) · (d_w·d_a)`, horizontally summed at the end of the row.
-//! Register blocking: up to 4 rows × `VMAX` vectors (AVX2: 2, AVX-512 with 32 registers: 4).
+//! Register blocking: up to 4 rows × 2 vectors (16 ymm registers).
 #![allow(clippy::missing_safety_doc)]
+
+use core::arch::x86_64::__m256i;
+
+/// `acc + Σ u8(a)·i8(b)` over groups of 4 bytes: AVX512-VNNI `vpdpbusd` on 256-bit registers.
+/// Inline asm rather than `_mm256_dpbusd_epi32` because the AVX-512 intrinsics and target
+/// features need Rust 1.89 and the workspace MSRV is 1.85; the rest of the AVX-512 path is
+/// compiled with AVX2 features (so it uses ymm0–15 only).
+///
+/// # Safety
+/// The CPU has AVX512-VNNI and AVX512-VL.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn dpbusd(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
+    let mut acc = acc;
+    // SAFETY: the caller guarantees the CPU has the instruction; the EVEX form is forced
+    // (`{evex}`) so the assembler never picks the AVX-VNNI (VEX) encoding this CPU may lack.
+    unsafe {
+        core::arch::asm!(
+            "{{evex}} vpdpbusd {acc}, {a}, {b}",
+            acc = inout(ymm_reg) acc,
+            a = in(ymm_reg) a,
+            b = in(ymm_reg) b,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    acc
+}
 
 macro_rules! x86_kernels {
     ($m:ident, $feat:literal, $vnni:literal, $vmax:literal) => {
         pub(crate) mod $m {
+            use super::dpbusd;
             use crate::kernels::TileArgs;
             use crate::quant::{bf16_to_f32, f16_to_f32, BlockQ8Act, GgmlType, QK};
             use core::arch::x86_64::*;
@@ -140,11 +168,8 @@ macro_rules! x86_kernels {
                 if $vnni {
                     // Per-lane sums of 4 activations, times the weight offset, negated, so each
                     // lane ends as Σ (w_j − offset)·a_j over its own 4 elements.
-                    // SAFETY: `$feat` includes avx512vnni and avx512vl on this path.
-                    #[allow(unused_unsafe)]
-                    let s = unsafe {
-                        _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), aq)
-                    };
+                    // SAFETY: this instantiation runs only on CPUs with AVX512-VNNI/VL.
+                    let s = unsafe { dpbusd(_mm256_setzero_si256(), _mm256_set1_epi8(1), aq) };
                     let s = if Q4 {
                         _mm256_slli_epi32::<3>(s)
                     } else {
@@ -181,12 +206,9 @@ macro_rules! x86_kernels {
                 ap: __m256i,
             ) -> __m256i {
                 if $vnni {
-                    // SAFETY: `$feat` includes avx512vnni and avx512vl on this path (the branch
+                    // SAFETY: this instantiation runs only on CPUs with AVX512-VNNI/VL (the branch
                     // is compiled out of the AVX2 instantiation).
-                    #[allow(unused_unsafe)]
-                    unsafe {
-                        _mm256_dpbusd_epi32(ap, wp, aq)
-                    }
+                    unsafe { dpbusd(ap, wp, aq) }
                 } else if Q4 {
                     let p = _mm256_sub_epi16(_mm256_maddubs_epi16(wp, aq), ap);
                     _mm256_madd_epi16(p, _mm256_set1_epi16(1))
@@ -217,6 +239,12 @@ macro_rules! x86_kernels {
                         ad[v] = _mm256_set1_ps(a.d);
                     }
                     for r in 0..R {
+                        if crate::kernels::PREFETCH > 0 {
+                            // A hint only: prefetching past the end of the row is harmless.
+                            let p =
+                                t.w.wrapping_add(r * t.rb + b * bs + crate::kernels::PREFETCH);
+                            _mm_prefetch::<_MM_HINT_T0>(p.cast());
+                        }
                         // SAFETY: block `b` of row `r` is inside the matrix.
                         let (dw, wq) = unsafe {
                             let p = t.w.add(r * t.rb + b * bs);
@@ -405,9 +433,4 @@ macro_rules! x86_kernels {
 }
 
 x86_kernels!(avx2, "avx2,fma,f16c", false, 2);
-x86_kernels!(
-    avx512,
-    "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
-    true,
-    4
-);
+x86_kernels!(avx512, "avx2,fma,f16c", true, 2);

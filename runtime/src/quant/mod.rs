@@ -217,7 +217,7 @@ pub fn quantize_act_block(x: &[f32]) -> BlockQ8Act {
     let mut qs = [0i8; QK];
     let mut sum = 0i32;
     for (q, v) in qs.iter_mut().zip(x) {
-        let r = libm::roundevenf(v * id) as i8;
+        let r = libm::rintf(v * id) as i8; // rint: round half to even (core has no round_ties_even)
         *q = r;
         sum += r as i32;
     }
