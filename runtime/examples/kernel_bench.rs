@@ -3,7 +3,7 @@
 //! latency with the persistent pool vs rayon vs one thread.
 //!
 //! `cargo run --release -p photon-runtime --example kernel_bench -- [--reps N] [--mb MB]
-//!  [--types f16,q8_0,q4_0] [--threads 1,2] [--no-latency] [--no-big]`
+//!  [--types f16,q8_0,q4_0] [--threads 1,2] [--prefetch 0,512] [--no-latency] [--no-big]`
 //! `PHOTON_ISA=avx2|scalar` forces a lower kernel path.
 use photon_runtime::kernels::{act_blocks, Kernels, Matrix, ParFor, Serial};
 use photon_runtime::quant::{f32_to_f16, BlockQ8Act, GgmlType};
@@ -110,67 +110,95 @@ fn main() {
     );
 
     if !args.iter().any(|a| a == "--no-big") {
+        // Every rep runs the probe and every matrix once, interleaved, so drifting machine
+        // speed hits them alike; medians over reps, and the median of per-rep ratios.
         let probe_buf: Vec<u64> = (0..(512usize << 20) / 8).map(|i| i as u64).collect();
-        for &t in &threads {
-            println!(
-                "read-bandwidth probe (sum of 512 MB), {t} thread(s): {:6.2} GB/s",
-                probe(&probe_buf, t, reps)
-            );
-        }
-        drop(probe_buf);
-        println!(
-            "{:<6} {:>14} {:>9} {:>8} {:>10} {:>9}",
-            "type", "matrix", "MB", "threads", "GB/s", "ms"
-        );
-        for ty in types.split(',') {
-            let ty = match ty {
-                "f16" => GgmlType::F16,
-                "bf16" => GgmlType::BF16,
-                "f32" => GgmlType::F32,
-                "q8_0" => GgmlType::Q8_0,
-                "q4_0" => GgmlType::Q4_0,
-                _ => panic!("unknown type {ty}"),
-            };
-            let cols = 16384;
-            let row_bytes = ty.bytes_for(cols as u64).unwrap() as usize;
-            let rows = ((mb << 20) / row_bytes).div_ceil(64) * 64;
-            let data = weights(ty, rows, cols);
-            let w = Matrix::new(ty, rows, cols, &data).unwrap();
-            let x: Vec<f32> = (0..cols)
-                .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
-                .collect();
-            let mut act = vec![
-                BlockQ8Act {
-                    d: 0.0,
-                    sum: 0,
-                    qs: [0; 32]
+        let pfs: Vec<usize> = arg("--prefetch")
+            .unwrap_or("0".into())
+            .split(',')
+            .map(|t| t.parse().unwrap())
+            .collect();
+        let cols = 16384;
+        let mats: Vec<(GgmlType, usize, Vec<u8>)> = types
+            .split(',')
+            .map(|ty| {
+                let ty = match ty {
+                    "f16" => GgmlType::F16,
+                    "bf16" => GgmlType::BF16,
+                    "f32" => GgmlType::F32,
+                    "q8_0" => GgmlType::Q8_0,
+                    "q4_0" => GgmlType::Q4_0,
+                    _ => panic!("unknown type {ty}"),
                 };
-                act_blocks(cols, 1)
-            ];
-            let mut out = vec![0.0f32; rows];
-            for &t in &threads {
-                let k = k0.clone().with_threads(t);
-                let mut times = Vec::new();
-                for i in 0..reps + 1 {
-                    let start = Instant::now();
-                    k.matmul(&w, &x, 1, &mut out, &mut act);
-                    black_box(&out);
-                    if i > 0 {
-                        times.push(start.elapsed().as_secs_f64());
+                let row_bytes = ty.bytes_for(cols as u64).unwrap() as usize;
+                let rows = ((mb << 20) / row_bytes).div_ceil(64) * 64;
+                (ty, rows, weights(ty, rows, cols))
+            })
+            .collect();
+        let x: Vec<f32> = (0..cols)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+            .collect();
+        let mut act = vec![
+            BlockQ8Act {
+                d: 0.0,
+                sum: 0,
+                qs: [0; 32]
+            };
+            act_blocks(cols, 1)
+        ];
+        let max_rows = mats.iter().map(|m| m.1).max().unwrap_or(0);
+        let mut out = vec![0.0f32; max_rows];
+        println!(
+            "{:<6} {:>13} {:>7} {:>3} {:>5} {:>8} {:>8} {:>7} {:>8}",
+            "type", "matrix", "MB", "thr", "pf", "GB/s", "probe", "ratio", "ms"
+        );
+        for &t in &threads {
+            let k = k0.clone().with_threads(t);
+            let nvar = mats.len() * pfs.len();
+            let mut gbs = vec![Vec::new(); nvar];
+            let mut ratio = vec![Vec::new(); nvar];
+            let mut probes = Vec::new();
+            for _ in 0..reps {
+                let p = probe(&probe_buf, t, 1);
+                probes.push(p);
+                for (mi, (ty, rows, data)) in mats.iter().enumerate() {
+                    let w = Matrix::new(*ty, *rows, cols, data).unwrap();
+                    for (pi, &pf) in pfs.iter().enumerate() {
+                        let kk = k.clone().with_prefetch(pf);
+                        kk.matmul(&w, &x, 1, &mut out[..*rows], &mut act); // warm
+                        let start = Instant::now();
+                        kk.matmul(&w, &x, 1, &mut out[..*rows], &mut act);
+                        black_box(&out);
+                        let g = data.len() as f64 / start.elapsed().as_secs_f64() / 1e9;
+                        gbs[mi * pfs.len() + pi].push(g);
+                        ratio[mi * pfs.len() + pi].push(g / p);
                     }
                 }
-                let s = median(times);
-                println!(
-                    "{:<6} {:>14} {:>9.1} {:>8} {:>10.2} {:>9.2}",
-                    ty.name(),
-                    format!("{rows}x{cols}"),
-                    data.len() as f64 / 1e6,
-                    t,
-                    data.len() as f64 / s / 1e9,
-                    s * 1e3
-                );
+            }
+            let pm = median(probes.clone());
+            println!(
+                "{:<6} {:>13} {:>7.1} {:>3} {:>5} {:>8.2} {:>8.2} {:>7} {:>8}",
+                "probe", "sum 512 MB", 536.9, t, "-", pm, pm, "-", "-"
+            );
+            for (mi, (ty, rows, data)) in mats.iter().enumerate() {
+                for (pi, &pf) in pfs.iter().enumerate() {
+                    let g = median(gbs[mi * pfs.len() + pi].clone());
+                    println!(
+                        "{:<6} {:>13} {:>7.1} {:>3} {:>5} {:>8.2} {:>8.2} {:>6.0}% {:>8.2}",
+                        ty.name(),
+                        format!("{rows}x{cols}"),
+                        data.len() as f64 / 1e6,
+                        t,
+                        pf,
+                        g,
+                        pm,
+                        100.0 * median(ratio[mi * pfs.len() + pi].clone()),
+                        data.len() as f64 / g / 1e6
+                    );
+                }
             }
         }
+        drop(probe_buf);
     }
 
     if !args.iter().any(|a| a == "--no-latency") {

@@ -93,8 +93,8 @@ pub fn act_blocks(cols: usize, n_vec: usize) -> usize {
 /// Vectors per tile: weights of a register tile are reused across this many vectors.
 pub const VEC_TILE: usize = 16;
 
-/// Software prefetch distance in bytes ahead of the weight stream (0: none).
-pub(crate) const PREFETCH: usize = 768;
+/// Default software prefetch distance in bytes ahead of each weight row (0: none).
+const PREFETCH: usize = 1024;
 
 /// Bytes of weights per row block (kept in L2 while the vector tiles pass over it).
 const ROW_BLOCK_BYTES: usize = 256 * 1024;
@@ -289,6 +289,8 @@ pub(crate) struct TileArgs {
     pub out: *mut f32,
     /// Distance between one vector's outputs and the next's (= rows).
     pub ostride: usize,
+    /// Software prefetch distance in bytes (0: none).
+    pub pf: usize,
 }
 
 /// The kernels chosen for this CPU.
@@ -296,6 +298,7 @@ pub(crate) struct TileArgs {
 pub struct Kernels {
     isa: Isa,
     threads: usize,
+    prefetch: usize,
     #[cfg(feature = "std")]
     pool: Option<alloc::sync::Arc<pool::Pool>>,
 }
@@ -349,6 +352,7 @@ impl Kernels {
         Kernels {
             isa: Isa::Scalar,
             threads: 1,
+            prefetch: PREFETCH,
             #[cfg(feature = "std")]
             pool: None,
         }
@@ -370,6 +374,7 @@ impl Kernels {
             Kernels {
                 isa: self.isa,
                 threads: n,
+                prefetch: self.prefetch,
                 pool: (n > 1).then(|| alloc::sync::Arc::new(pool::Pool::new(n))),
             }
         }
@@ -378,6 +383,14 @@ impl Kernels {
             let _ = n;
             self
         }
+    }
+
+    /// The same kernels with a software prefetch `bytes` ahead in each weight row (0: none;
+    /// for benchmarks).
+    #[doc(hidden)]
+    pub fn with_prefetch(mut self, bytes: usize) -> Self {
+        self.prefetch = bytes;
+        self
     }
 
     pub fn isa(&self) -> Isa {
@@ -568,6 +581,7 @@ impl Kernels {
                             // SAFETY: see above.
                             out: unsafe { out.ptr.add(v * w.rows + r) },
                             ostride: w.rows,
+                            pf: self.prefetch,
                         };
                         // SAFETY: the ISA was checked by `with_isa`; `t` covers `nr` rows and
                         // `nv` vectors inside the checked slices.

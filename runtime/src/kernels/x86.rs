@@ -239,10 +239,9 @@ macro_rules! x86_kernels {
                         ad[v] = _mm256_set1_ps(a.d);
                     }
                     for r in 0..R {
-                        if crate::kernels::PREFETCH > 0 {
+                        if t.pf > 0 {
                             // A hint only: prefetching past the end of the row is harmless.
-                            let p =
-                                t.w.wrapping_add(r * t.rb + b * bs + crate::kernels::PREFETCH);
+                            let p = t.w.wrapping_add(r * t.rb + b * bs + t.pf);
                             _mm_prefetch::<_MM_HINT_T0>(p.cast());
                         }
                         // SAFETY: block `b` of row `r` is inside the matrix.
