@@ -230,7 +230,7 @@ fn act_quantizer_bit_identical() {
 #[test]
 fn block_sums_bit_identical() {
     let mut rng = Rng(11);
-    let nblocks = 300;
+    let nblocks = 301;
     for ty in [GgmlType::Q8_0, GgmlType::Q4_0] {
         // Raw random weight bytes (every i8 / nibble value, including −128).
         let row: Vec<u8> = (0..nblocks * ty.block_bytes())

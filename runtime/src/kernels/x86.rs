@@ -5,6 +5,10 @@
 //! - AVX2, Q8_0: `maddubs(|w|, sign(a, w))` then `madd(·, 1)` (ggml's trick; activations are in
 //!   ±127 so the i16 pair sums cannot saturate).
 //! - AVX2, Q4_0: `maddubs(q, a) − maddubs(8, a)` (nibbles are unsigned, so no sign trick).
+//!   Q4_0 rows are taken two blocks at a time: one 256-bit load + `and`/`srl` unpacks both
+//!   blocks' nibbles (elements 0..16 of both, then 16..32 of both), against activations
+//!   permuted to match (shared by the tile's rows); lanes 0–3 belong to one block, 4–7 to the
+//!   other, with scales `[d_b ×4, d_b+1 ×4]`.
 //! - VNNI, Q8_0: `dpbusd(c, w ⊕ 0x80, a)` with `c_lane = −128·Σ_{lane} a` (per-lane sums of
 //!   the activations, one `dpbusd(0, 1, a)` per activation block shared by the tile's rows).
 //! - VNNI, Q4_0: `dpbusd(c, q, a)` with `c_lane = −8·Σ_{lane} a`.
@@ -218,6 +222,84 @@ macro_rules! x86_kernels {
                 }
             }
 
+            /// Two consecutive activation blocks arranged for [`q4_pair_dot`]: elements 0..16 of
+            /// both blocks, elements 16..32 of both, the offset correction, and the scales
+            /// (lanes 0–3 block `b`, lanes 4–7 block `b + 1`).
+            #[target_feature(enable = $feat)]
+            #[inline]
+            fn act_pair(a0: &BlockQ8Act, a1: &BlockQ8Act) -> (__m256i, __m256i, __m256i, __m256) {
+                // SAFETY: `qs` is 32 readable bytes in each block.
+                let (x0, x1) = unsafe {
+                    (
+                        _mm256_loadu_si256(a0.qs.as_ptr().cast()),
+                        _mm256_loadu_si256(a1.qs.as_ptr().cast()),
+                    )
+                };
+                let alo = _mm256_permute2x128_si256::<0x20>(x0, x1);
+                let ahi = _mm256_permute2x128_si256::<0x31>(x0, x1);
+                let corr = if $vnni {
+                    let ones = _mm256_set1_epi8(1);
+                    // SAFETY: this instantiation runs only on CPUs with AVX512-VNNI/VL.
+                    let s = unsafe { dpbusd(dpbusd(_mm256_setzero_si256(), ones, alo), ones, ahi) };
+                    _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32::<3>(s))
+                } else {
+                    let eight = _mm256_set1_epi8(8);
+                    _mm256_add_epi16(
+                        _mm256_maddubs_epi16(eight, alo),
+                        _mm256_maddubs_epi16(eight, ahi),
+                    )
+                };
+                let ad = _mm256_insertf128_ps::<1>(
+                    _mm256_castps128_ps256(_mm_set1_ps(a0.d)),
+                    _mm_set1_ps(a1.d),
+                );
+                (alo, ahi, corr, ad)
+            }
+
+            /// Two consecutive Q4_0 blocks at `p`: nibbles 0..16 of both, nibbles 16..32 of both,
+            /// and the two scales (lanes 0–3, 4–7).
+            ///
+            /// # Safety
+            /// `p` points at two whole Q4_0 blocks.
+            #[target_feature(enable = $feat)]
+            #[inline]
+            unsafe fn w_pair(p: *const u8) -> (__m256i, __m256i, __m256) {
+                // SAFETY: two blocks of 18 bytes are readable at `p`.
+                unsafe {
+                    let y = _mm256_loadu2_m128i(p.add(20).cast(), p.add(2).cast());
+                    let m = _mm256_set1_epi8(0x0f);
+                    let lo = _mm256_and_si256(y, m);
+                    let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(y), m);
+                    let h0 = _mm_set1_epi16(p.cast::<u16>().read_unaligned() as i16);
+                    let h1 = _mm_set1_epi16(p.add(18).cast::<u16>().read_unaligned() as i16);
+                    (lo, hi, _mm256_cvtph_ps(_mm_unpacklo_epi64(h0, h1)))
+                }
+            }
+
+            /// Lanes 0–3 sum exactly to block `b`'s integer sum (offset applied), lanes 4–7 to
+            /// block `b + 1`'s.
+            #[target_feature(enable = $feat)]
+            #[inline]
+            fn q4_pair_dot(
+                lo: __m256i,
+                hi: __m256i,
+                alo: __m256i,
+                ahi: __m256i,
+                corr: __m256i,
+            ) -> __m256i {
+                if $vnni {
+                    // SAFETY: this instantiation runs only on CPUs with AVX512-VNNI/VL.
+                    unsafe { dpbusd(dpbusd(corr, lo, alo), hi, ahi) }
+                } else {
+                    // |each maddubs| ≤ 3810 and |corr| ≤ 4064: no i16 overflow.
+                    let p = _mm256_add_epi16(
+                        _mm256_maddubs_epi16(lo, alo),
+                        _mm256_maddubs_epi16(hi, ahi),
+                    );
+                    _mm256_madd_epi16(_mm256_sub_epi16(p, corr), _mm256_set1_epi16(1))
+                }
+            }
+
             /// `R` quantized rows × `V` activation vectors.
             ///
             /// # Safety
@@ -226,7 +308,42 @@ macro_rules! x86_kernels {
             unsafe fn qtile<const Q4: bool, const R: usize, const V: usize>(t: &TileArgs) {
                 let bs = if Q4 { 18 } else { 34 };
                 let mut acc = [[_mm256_setzero_ps(); V]; R];
-                for b in 0..t.nb {
+                let mut b0 = 0;
+                if Q4 {
+                    // Two blocks per step: one 256-bit unpack serves both blocks' nibbles.
+                    while b0 + 2 <= t.nb {
+                        let mut ap = [(_mm256_setzero_si256(), _mm256_setzero_si256()); V];
+                        let mut ac = [_mm256_setzero_si256(); V];
+                        let mut ad = [_mm256_setzero_ps(); V];
+                        for v in 0..V {
+                            // SAFETY: blocks `b0`, `b0 + 1` of vector `v` are inside `t.act`.
+                            let (a0, a1) = unsafe {
+                                let a = t.act.add(v * t.nb + b0);
+                                (&*a, &*a.add(1))
+                            };
+                            let (lo, hi, c, d) = act_pair(a0, a1);
+                            ap[v] = (lo, hi);
+                            ac[v] = c;
+                            ad[v] = d;
+                        }
+                        for r in 0..R {
+                            if t.pf > 0 {
+                                // A hint only: prefetching past the end of the row is harmless.
+                                let p = t.w.wrapping_add(r * t.rb + b0 * bs + t.pf);
+                                _mm_prefetch::<_MM_HINT_T0>(p.cast());
+                            }
+                            // SAFETY: blocks `b0`, `b0 + 1` of row `r` are inside the matrix.
+                            let (lo, hi, dw) = unsafe { w_pair(t.w.add(r * t.rb + b0 * bs)) };
+                            for v in 0..V {
+                                let i = q4_pair_dot(lo, hi, ap[v].0, ap[v].1, ac[v]);
+                                let s = _mm256_cvtepi32_ps(i);
+                                acc[r][v] = _mm256_fmadd_ps(s, _mm256_mul_ps(dw, ad[v]), acc[r][v]);
+                            }
+                        }
+                        b0 += 2;
+                    }
+                }
+                for b in b0..t.nb {
                     let mut aq = [_mm256_setzero_si256(); V];
                     let mut ap = [_mm256_setzero_si256(); V];
                     let mut ad = [_mm256_setzero_ps(); V];
@@ -401,7 +518,20 @@ macro_rules! x86_kernels {
                 let q4 = ty == GgmlType::Q4_0;
                 let bs = ty.block_bytes();
                 assert!(row.len() >= out.len() * bs && act.len() >= out.len());
-                for (b, o) in out.iter_mut().enumerate() {
+                let mut b0 = 0;
+                if q4 {
+                    while b0 + 2 <= out.len() {
+                        let (alo, ahi, corr, _) = act_pair(&act[b0], &act[b0 + 1]);
+                        // SAFETY: blocks `b0`, `b0 + 1` are inside `row` (asserted).
+                        let (lo, hi, _) = unsafe { w_pair(row.as_ptr().add(b0 * bs)) };
+                        let i = q4_pair_dot(lo, hi, alo, ahi, corr);
+                        let z = _mm256_setzero_si256();
+                        out[b0] = hsum_i32(_mm256_blend_epi32::<0xf0>(i, z));
+                        out[b0 + 1] = hsum_i32(_mm256_blend_epi32::<0x0f>(i, z));
+                        b0 += 2;
+                    }
+                }
+                for (b, o) in out.iter_mut().enumerate().skip(b0) {
                     let a = &act[b];
                     // SAFETY: block `b` is inside `row` (asserted) and `qs` is 32 bytes.
                     unsafe {
