@@ -3,7 +3,7 @@
 //! latency with the persistent pool vs rayon vs one thread.
 //!
 //! `cargo run --release -p photon-runtime --example kernel_bench -- [--reps N] [--mb MB]
-//!  [--types f16,q8_0,q4_0] [--threads 1,2] [--prefetch 0,1024] [--hot] [--no-latency]
+//!  [--types f16,q8_0,q4_0] [--threads 1,2] [--prefetch 0,1024] [--hot] [--prefill] [--no-latency]
 //!  [--no-big]`
 //! `PHOTON_ISA=avx2|scalar` forces a lower kernel path.
 use photon_runtime::kernels::{act_blocks, Kernels, Matrix, ParFor, Serial};
@@ -218,6 +218,50 @@ fn main() {
         drop(probe_buf);
     }
 
+    if args.iter().any(|a| a == "--prefill") {
+        // Many vectors: weights are reused across tiles of 16 vectors, so time per vector
+        // falls as n_vec grows.
+        println!(
+            "\nprefill: 4096x4096 matrix × n_vec vectors, {} threads",
+            k0.threads()
+        );
+        println!(
+            "{:<6} {:>6} {:>12} {:>14}",
+            "type", "n_vec", "ms/call", "µs/vector"
+        );
+        let (rows, cols) = (4096, 4096);
+        for ty in [GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0] {
+            let data = weights(ty, rows, cols);
+            let w = Matrix::new(ty, rows, cols, &data).unwrap();
+            for n_vec in [1, 4, 16, 64] {
+                let x: Vec<f32> = (0..cols * n_vec).map(|i| (i % 13) as f32 - 6.0).collect();
+                let mut act = vec![
+                    BlockQ8Act {
+                        d: 0.0,
+                        sum: 0,
+                        qs: [0; 32]
+                    };
+                    act_blocks(cols, n_vec)
+                ];
+                let mut out = vec![0.0f32; rows * n_vec];
+                let mut v = Vec::new();
+                for _ in 0..reps {
+                    let start = Instant::now();
+                    k0.matmul(&w, &x, n_vec, &mut out, &mut act);
+                    v.push(start.elapsed().as_secs_f64());
+                }
+                let m = median(v);
+                println!(
+                    "{:<6} {:>6} {:>12.3} {:>14.2}",
+                    ty.name(),
+                    n_vec,
+                    m * 1e3,
+                    m * 1e6 / n_vec as f64
+                );
+            }
+        }
+    }
+
     if !args.iter().any(|a| a == "--no-latency") {
         // Decode-sized work: pool vs rayon vs one thread, µs per call (median of batches).
         println!("\ndecode-sized matmul latency, µs per call (Q8_0, n_vec as given)");
@@ -251,22 +295,29 @@ fn main() {
                 act_blocks(cols, n_vec)
             ];
             let mut out = vec![0.0f32; rows * n_vec];
-            let iters = (200_000_000 / data.len()).clamp(3, 20000);
-            let mut run = |f: &mut dyn FnMut(&mut [f32], &mut [BlockQ8Act])| {
-                let mut v = Vec::new();
-                for _ in 0..reps {
+            let iters = (100_000_000 / data.len()).clamp(3, 20000);
+            // Variants interleaved rep by rep, so machine drift hits them alike.
+            let mut t = [Vec::new(), Vec::new(), Vec::new()];
+            for _ in 0..reps {
+                for (vi, tv) in t.iter_mut().enumerate() {
                     let start = Instant::now();
-                    for _ in 0..iters {
-                        f(&mut out, &mut act);
+                    match vi {
+                        0 => (0..iters).for_each(|_| {
+                            k1.matmul_with(&w, &x, n_vec, &mut out, &mut act, &Serial)
+                        }),
+                        1 => (0..iters).for_each(|_| kp.matmul(&w, &x, n_vec, &mut out, &mut act)),
+                        // The whole batch runs inside the rayon pool (the caller is a rayon
+                        // worker), so each call is a `rayon::scope` with local spawns.
+                        _ => rayon_pool.install(|| {
+                            (0..iters).for_each(|_| {
+                                kp.matmul_with(&w, &x, n_vec, &mut out, &mut act, &Rayon)
+                            })
+                        }),
                     }
-                    v.push(start.elapsed().as_secs_f64() / iters as f64 * 1e6);
+                    tv.push(start.elapsed().as_secs_f64() / iters as f64 * 1e6);
                 }
-                median(v)
-            };
-            let t1 = run(&mut |o, a| k1.matmul_with(&w, &x, n_vec, o, a, &Serial));
-            let tp = run(&mut |o, a| kp.matmul(&w, &x, n_vec, o, a));
-            let tr =
-                rayon_pool.install(|| run(&mut |o, a| kp.matmul_with(&w, &x, n_vec, o, a, &Rayon)));
+            }
+            let [t1, tp, tr] = t.map(median);
             println!(
                 "{:<16} {:>5} {:>10.2} {:>10.2} {:>10.2}",
                 format!("{rows}x{cols}"),
