@@ -366,11 +366,12 @@ impl Kernels {
         })
     }
 
-    /// The same kernels on `n` threads (std; ignored without). Starts a persistent pool.
+    /// The same kernels on `n` threads (1 to 1024; std, ignored without). Starts a persistent
+    /// pool.
     pub fn with_threads(self, n: usize) -> Self {
         #[cfg(feature = "std")]
         {
-            let n = n.max(1);
+            let n = n.clamp(1, 1024);
             Kernels {
                 isa: self.isa,
                 threads: n,
