@@ -77,7 +77,8 @@ fn probe(buf: &[u64], threads: usize, reps: usize) -> f64 {
 }
 
 struct Rayon;
-impl ParFor for Rayon {
+// SAFETY: each index is spawned once, and `rayon::scope` returns when all spawns are done.
+unsafe impl ParFor for Rayon {
     fn par_for(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
         rayon::scope(|s| {
             for i in 1..n {

@@ -314,21 +314,28 @@ impl core::fmt::Debug for Kernels {
 
 /// A parallel-for: runs `f(i)` for every `i < n`, possibly at once, and returns when all are
 /// done. [`Kernels::matmul_with`] takes one so other thread pools (rayon) can be compared.
-pub trait ParFor {
+///
+/// # Safety
+/// Implementations must never run `f(i)` for the same `i` on two threads at the same time
+/// (tasks write disjoint parts of the output through a shared pointer), and must return only
+/// after every call has returned.
+pub unsafe trait ParFor {
     fn par_for(&self, n: usize, f: &(dyn Fn(usize) + Sync));
 }
 
 /// Runs tasks one after another on the calling thread.
 pub struct Serial;
 
-impl ParFor for Serial {
+// SAFETY: one call at a time, on the calling thread.
+unsafe impl ParFor for Serial {
     fn par_for(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
         (0..n).for_each(f)
     }
 }
 
 #[cfg(feature = "std")]
-impl ParFor for pool::Pool {
+// SAFETY: `Pool::run` hands out each index once (atomic claim) and returns when all are done.
+unsafe impl ParFor for pool::Pool {
     fn par_for(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
         self.run(n, f)
     }
