@@ -193,12 +193,7 @@ impl Isa {
             .find(|i| i.supported())
             .unwrap_or(Isa::Scalar);
         match env_cap() {
-            Some(cap) => Isa::ALL
-                .iter()
-                .rev()
-                .copied()
-                .find(|i| i.supported() && i.rank() <= cap.min(best.rank()))
-                .unwrap_or(Isa::Scalar),
+            Some(cap) => best_capped(cap.min(best.rank())),
             None => best,
         }
     }
@@ -233,18 +228,32 @@ fn arm_has_dotprod() -> bool {
 fn env_cap() -> Option<u8> {
     #[cfg(feature = "std")]
     {
-        let v = std::env::var("PHOTON_ISA").ok()?;
-        match v.to_ascii_lowercase().as_str() {
-            "scalar" => Some(0),
-            "avx2" | "neon" => Some(1),
-            "avx512" | "avx512vnni" | "neondot" | "neon-dotprod" | "dotprod" => Some(2),
-            _ => None,
-        }
+        parse_isa_cap(&std::env::var("PHOTON_ISA").ok()?)
     }
     #[cfg(not(feature = "std"))]
     {
         None
     }
+}
+
+/// A `PHOTON_ISA` value as a rank cap (`None`: unknown value, no cap).
+fn parse_isa_cap(v: &str) -> Option<u8> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "scalar" => Some(0),
+        "avx2" | "neon" => Some(1),
+        "avx512" | "avx512vnni" | "neondot" | "neon-dotprod" | "dotprod" => Some(2),
+        _ => None,
+    }
+}
+
+/// The best supported ISA of rank at most `cap`.
+fn best_capped(cap: u8) -> Isa {
+    Isa::ALL
+        .iter()
+        .rev()
+        .copied()
+        .find(|i| i.supported() && i.rank() <= cap)
+        .unwrap_or(Isa::Scalar)
 }
 
 /// Raw output pointer shared by the row tasks (each writes disjoint rows).

@@ -335,3 +335,33 @@ fn detect_respects_support() {
         assert_eq!(Kernels::with_isa(isa).is_some(), isa.supported());
     }
 }
+
+#[test]
+fn photon_isa_values() {
+    assert_eq!(parse_isa_cap("scalar"), Some(0));
+    assert_eq!(parse_isa_cap("AVX2"), Some(1));
+    assert_eq!(parse_isa_cap("neon"), Some(1));
+    assert_eq!(parse_isa_cap(" avx512 "), Some(2));
+    assert_eq!(parse_isa_cap("neon-dotprod"), Some(2));
+    assert_eq!(parse_isa_cap("fast"), None);
+    assert_eq!(best_capped(0), Isa::Scalar);
+    for cap in 0..=2 {
+        let i = best_capped(cap);
+        assert!(i.supported() && i.rank() <= cap);
+    }
+}
+
+/// Random shapes (rows 1..40, K a multiple of 32 up to 1024, n_vec 1..=40), every type and ISA.
+#[test]
+fn matmul_random_shapes() {
+    let mut rng = Rng(0xC0FFEE);
+    for k in all_kernels() {
+        for _ in 0..30 {
+            let rows = 1 + (rng.next() % 40) as usize;
+            let cols = 32 * (1 + (rng.next() % 32) as usize);
+            let n_vec = 1 + (rng.next() % 40) as usize;
+            let ty = TYPES[(rng.next() % 5) as usize];
+            check_matmul(&k, ty, rows, cols, n_vec, rng.next());
+        }
+    }
+}
