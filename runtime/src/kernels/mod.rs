@@ -237,6 +237,7 @@ fn env_cap() -> Option<u8> {
 }
 
 /// A `PHOTON_ISA` value as a rank cap (`None`: unknown value, no cap).
+#[cfg_attr(not(feature = "std"), allow(dead_code))]
 fn parse_isa_cap(v: &str) -> Option<u8> {
     match v.trim().to_ascii_lowercase().as_str() {
         "scalar" => Some(0),
