@@ -29,8 +29,10 @@ use weights::Weights;
 /// The best kernels for this CPU on `threads` threads (the one place sessions and the evaluator
 /// get their kernels).
 pub(crate) fn kernels(threads: usize) -> crate::kernels::Kernels {
-    let _ = threads;
-    crate::kernels::Kernels::detect()
+    use crate::kernels::{Isa, Kernels};
+    Kernels::with_isa(Isa::best())
+        .unwrap_or_else(Kernels::scalar)
+        .with_threads(threads.max(1))
 }
 
 enum Owner {
