@@ -148,7 +148,9 @@ impl Model {
 
     /// [`Model::max_useful_memory`] for caches of element type `cache`.
     pub fn max_useful_memory_with(&self, cache: CacheType) -> usize {
-        session::Plan::with_prefix(self, usize::MAX / 2, 0, cache).arena_bytes
+        // The layout's estimate of its fixed part is conservative: leave room for it.
+        let p = session::Plan::with_prefix(self, usize::MAX / 2, 0, cache);
+        p.arena_bytes + 2 * p.per_pos_bytes + (16 << 10)
     }
 
     /// Smallest arena budget whose coarse cache (F2; vanilla: the KV cache) holds `positions`
