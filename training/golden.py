@@ -61,12 +61,21 @@ def generate(m, prompt, mode, max_new, stop=None):
         C1 = m.cfg.chunks[0]
         total = len(prompt) + max_new
         xhat, _, _ = m.latents(pad16(ids, total), u_p=len(prompt) // C1)
+    cur_u, xh_u = -1, None
     for _ in range(max_new):
         n = len(ids)
-        if mode == "recgen":
+        if mode in ("recgen", "hiergen"):
+            C1 = m.cfg.chunks[0]
             u = n // C1
+            if mode == "recgen":
+                xh_u = xhat[:, u:u + 1]
+            elif u != cur_u:
+                # HierGen: x_hat of unit u from the encoder over units < u (teacher-forced G2); identical to the
+                # full recomputation (causality), only cheaper: computed once per unit
+                xh_u = m.latents(pad16(ids[:u * C1], u * C1 + 1))[0][:, u:u + 1]
+                cur_u = u
             unit = torch.tensor((ids[u * C1:n] + [PAD] * C1)[:C1])[None]
-            lg = m.decode1(xhat[:, u:u + 1], unit)[0, n - u * C1]
+            lg = m.decode1(xh_u, unit)[0, n - u * C1]
         else:
             lg = next_logits_full(m, ids)
         t, mg, lp = top2(lg)

@@ -18,7 +18,7 @@ python -c "import torch; print('torch', torch.__version__, torch.cuda.is_availab
 pids=()
 for g in $GROUPS_; do
   name=${g%%:*}; runs=${g#*:}
-  ( timeout $(( ${BUDGET%.*} + 185 )) python training/train.py --runs "$runs" --save "$SAVE" --time-budget "$BUDGET" \
+  ( timeout $(( ${BUDGET%.*} + 185 )) python training/train.py --runs "$runs" --save "$SAVE" --time-budget "$BUDGET" ${STEPS:+--steps $STEPS --deadline $BUDGET} \
       --out "$W/$name" $ARGS 2>&1 | sed -u "s/^/[$name] /" ) &
   pids+=($!)
 done

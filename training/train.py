@@ -128,6 +128,7 @@ def main():
     ap.add_argument("--ckpt-every", type=int, default=0)
     ap.add_argument("--eval-windows", type=int, default=0, help="limit validation windows (0: all)")
     ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--deadline", type=float, default=0, help="hard stop of training after this many seconds (0: none)")
     a = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = True
     os.makedirs(a.out, exist_ok=True)
@@ -169,6 +170,9 @@ def main():
             if time.time() - t0 > a.time_budget * 1.15:
                 print(f"# deadline: stopping at step {step} of {total}", flush=True)
                 break
+        if a.deadline and time.time() - t0 > a.deadline:
+            print(f"# hard deadline: stopping at step {step} of {total}", flush=True)
+            break
         lr = lr_at(step, total, a.lr, a.warmup)
         x = batches.next().to(dev, non_blocking=True)
         stats = {}
