@@ -68,6 +68,34 @@ fn run(s: &mut Session, steps: usize, turn: &[u32]) -> usize {
     COUNT.load(Ordering::SeqCst)
 }
 
+/// Waits until every kernel worker thread has been on a CPU (its start-up allocation comes first
+/// thing), then a little more; 5 s where /proc is not available.
+fn wait_for_workers() {
+    let t = std::time::Instant::now();
+    while t.elapsed().as_secs() < 5 {
+        let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+            std::thread::sleep(std::time::Duration::from_secs(5));
+            return;
+        };
+        let mut waiting = 0;
+        for e in dir.flatten() {
+            let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+            let ran = std::fs::read_to_string(e.path().join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                .unwrap_or(1);
+            if !comm.starts_with("alloc_free") && ran == 0 {
+                waiting += 1;
+            }
+        }
+        if waiting == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(50));
+}
+
 fn main() {
     // The counter itself works.
     COUNT.store(0, Ordering::SeqCst);
@@ -115,6 +143,27 @@ fn main() {
         };
         let mut s = Session::new(m, &o).unwrap();
         s.feed(&prompt).unwrap();
+        let n = run(&mut s, 150, &turn);
+        println!("{name}: {n} allocations in 300 decode steps and one fed turn");
+        failed |= n != 0;
+    }
+    // Two threads (the kernels' persistent pool).
+    for (name, m, mode) in [
+        ("photon HierGen, 2 threads", &pm, Mode::HierGen),
+        ("photon RecGen, 2 threads", &pm, Mode::RecGen),
+        ("vanilla, 2 threads", &lm, Mode::HierGen),
+    ] {
+        let o = EngineOptions {
+            memory_budget: 8 << 20,
+            threads: 2,
+            mode,
+        };
+        let mut s = Session::new(m, &o).unwrap();
+        s.feed(&prompt).unwrap();
+        // A new worker thread allocates once as it starts (std keeps its name for
+        // stack-overflow reports): wait until it has started before arming; that is thread
+        // creation (in `Session::new`), not the decode loop.
+        wait_for_workers();
         let n = run(&mut s, 150, &turn);
         println!("{name}: {n} allocations in 300 decode steps and one fed turn");
         failed |= n != 0;

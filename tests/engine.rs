@@ -907,3 +907,25 @@ fn f16_caches() {
         }
     }
 }
+
+#[test]
+fn max_useful_memory_spans_the_trained_range() {
+    let (_, pm) = photon_ref();
+    let lm = Model::from_bytes(random_model(&RandomSpec::tiny_llama()).unwrap()).unwrap();
+    for (m, full) in [(&pm, 512 / 16), (&lm, 512)] {
+        let o = EngineOptions {
+            memory_budget: m.max_useful_memory(),
+            threads: 1,
+            mode: Mode::HierGen,
+        };
+        let s = Session::new(m, &o).unwrap();
+        assert_eq!(s.memory().coarse_capacity, full);
+        let b = m.budget_for_coarse(full);
+        let o = EngineOptions {
+            memory_budget: b,
+            threads: 1,
+            mode: Mode::HierGen,
+        };
+        assert_eq!(Session::new(m, &o).unwrap().memory().coarse_capacity, full);
+    }
+}

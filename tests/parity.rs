@@ -360,8 +360,11 @@ fn owned(v: &Value) -> OwnedValue {
 fn quantized_against_float() {
     let Some((_, _, j)) = fixtures() else { return };
     let input = ids(&j["teacher_forced"]["input_ids"]);
-    // (type, min top-1, max mean KL)
-    let bounds = [(GgmlType::Q8_0, 0.95, 0.01), (GgmlType::Q4_0, 0.80, 0.08)];
+    // (type, min top-1, max mean KL). Measured on this input (every 2-D tensor quantized, the
+    // embeddings and LM head included): photon-tiny Q8_0 top-1 0.992 KL 0.0002, Q4_0 0.882 /
+    // 0.020; vanilla-tiny Q8_0 0.961 / 0.0005, Q4_0 0.835 / 0.039 (4 × 2048 validation
+    // tokens: 0.985 / 0.0002, 0.881 / 0.020, 0.983 / 0.0004, 0.853 / 0.039).
+    let bounds = [(GgmlType::Q8_0, 0.93, 0.005), (GgmlType::Q4_0, 0.75, 0.08)];
     for name in ["photon-tiny", "vanilla-tiny"] {
         let bytes = std::fs::read(root().join(format!("models/{name}-f16.gguf"))).unwrap();
         let float = Model::from_bytes(bytes.clone()).unwrap();

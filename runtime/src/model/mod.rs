@@ -29,8 +29,10 @@ use weights::Weights;
 /// The best kernels for this CPU on `threads` threads (the one place sessions and the evaluator
 /// get their kernels).
 pub(crate) fn kernels(threads: usize) -> crate::kernels::Kernels {
-    let _ = threads;
-    crate::kernels::Kernels::detect()
+    use crate::kernels::{Isa, Kernels};
+    Kernels::with_isa(Isa::best())
+        .unwrap_or_else(Kernels::scalar)
+        .with_threads(threads.max(1))
 }
 
 enum Owner {
@@ -146,7 +148,9 @@ impl Model {
 
     /// [`Model::max_useful_memory`] for caches of element type `cache`.
     pub fn max_useful_memory_with(&self, cache: CacheType) -> usize {
-        session::Plan::with_prefix(self, usize::MAX / 2, 0, cache).arena_bytes
+        // The layout's estimate of its fixed part is conservative: leave room for it.
+        let p = session::Plan::with_prefix(self, usize::MAX / 2, 0, cache);
+        p.arena_bytes + 2 * p.per_pos_bytes + (16 << 10)
     }
 
     /// Smallest arena budget whose coarse cache (F2; vanilla: the KV cache) holds `positions`

@@ -114,6 +114,8 @@ pub(crate) struct Plan {
     pub g1: [Option<KvState>; MAX_C],
     pub kv: KvState,
     pub min_bytes: usize,
+    /// Bytes one more coarse position costs.
+    pub per_pos_bytes: usize,
     pub arena_bytes: usize,
     pub cache_bytes: usize,
 }
@@ -195,6 +197,7 @@ impl Plan {
         let pos = budget_elems.saturating_sub(fixed) / per_pos;
         let cap = pos.clamp(min_pos, limit.saturating_sub(prefix).max(min_pos));
         pl.min_bytes = (fixed + per_pos * min_pos + 64 * 16) * 4;
+        pl.per_pos_bytes = per_pos * 4;
         // The real layout.
         let span = if photon {
             cap.max(c.r + c.c1)

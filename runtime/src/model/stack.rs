@@ -57,35 +57,16 @@ pub(crate) struct Seg<'a> {
     pub pos0: usize,
 }
 
-/// Dot product with 8 independent accumulators (vectorizes; the summation order differs from a
-/// sequential sum only by rounding).
+/// Dot product (SIMD where the CPU has it; see `ops`).
 #[inline]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f32; 8];
-    let mut ca = a.chunks_exact(8);
-    let mut cb = b.chunks_exact(8);
-    for (x, y) in ca.by_ref().zip(cb.by_ref()) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let mut tail = 0.0;
-    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-        tail += x * y;
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    crate::ops::dot(a, b)
 }
 
 /// RMSNorm in f32: `x · w / sqrt(mean(x²) + eps)`.
 #[inline]
 pub(crate) fn rmsnorm(out: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
-    let ss: f32 = dot(x, x) / x.len() as f32;
-    let inv = 1.0 / sqrtf(ss + eps);
-    for ((o, v), g) in out.iter_mut().zip(x).zip(w) {
-        *o = v * inv * g;
-    }
+    crate::ops::rmsnorm(out, x, w, eps)
 }
 
 /// In-place RMSNorm.
@@ -146,14 +127,12 @@ fn attend(
         let (lo, hi) = (h * head_dim, (h + 1) * head_dim);
         let qh = &q[lo..hi];
         let mut n = 0;
-        let mut m = f32::NEG_INFINITY;
         for (ks, _) in srcs {
             match ks {
                 KvRef::F32(ks) => {
                     for kr in ks.chunks_exact(dim) {
                         let s = dot(qh, &kr[lo..hi]) * scale;
                         scores[n] = s;
-                        m = m.max(s);
                         n += 1;
                     }
                 }
@@ -162,18 +141,12 @@ fn attend(
                         widen(&kr[lo..hi], &mut buf[..head_dim]);
                         let s = dot(qh, &buf[..head_dim]) * scale;
                         scores[n] = s;
-                        m = m.max(s);
                         n += 1;
                     }
                 }
             }
         }
-        let mut sum = 0.0f32;
-        for s in scores[..n].iter_mut() {
-            *s = libm::expf(*s - m);
-            sum += *s;
-        }
-        let inv = 1.0 / sum;
+        crate::ops::softmax(&mut scores[..n]);
         let oh = &mut out[lo..hi];
         oh.fill(0.0);
         let mut j = 0;
@@ -181,20 +154,14 @@ fn attend(
             match vs {
                 KvRef::F32(vs) => {
                     for vr in vs.chunks_exact(dim) {
-                        let p = scores[j] * inv;
-                        for (o, v) in oh.iter_mut().zip(&vr[lo..hi]) {
-                            *o += p * v;
-                        }
+                        crate::ops::axpy(oh, scores[j], &vr[lo..hi]);
                         j += 1;
                     }
                 }
                 KvRef::F16(vs) => {
                     for vr in vs.chunks_exact(dim) {
-                        let p = scores[j] * inv;
                         widen(&vr[lo..hi], &mut buf[..head_dim]);
-                        for (o, v) in oh.iter_mut().zip(&buf[..head_dim]) {
-                            *o += p * v;
-                        }
+                        crate::ops::axpy(oh, scores[j], &buf[..head_dim]);
                         j += 1;
                     }
                 }
@@ -301,9 +268,7 @@ pub(crate) fn forward(env: &Env, w: &StackW, x: &mut [f32], segs: &mut [Seg], s:
         }
         env.matmul(&lw.gate, s.xb, n, s.hb, s.act);
         env.matmul(&lw.up, s.xb, n, s.hb2, s.act);
-        for (g, u) in s.hb[..n * env.ffn].iter_mut().zip(s.hb2.iter()) {
-            *g = crate::ops::silu(*g) * u;
-        }
+        crate::ops::swiglu(&mut s.hb[..n * env.ffn], &s.hb2[..n * env.ffn]);
         env.matmul(&lw.down, s.hb, n, s.xb, s.act);
         for (a, b) in x.iter_mut().zip(s.xb.iter()) {
             *a += b;
