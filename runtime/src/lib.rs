@@ -21,6 +21,10 @@ pub mod kernels;
 pub mod ops;
 pub mod quant;
 
-pub use error::{Error, Result};
+pub mod cache;
+pub mod model;
 pub mod sample;
 pub mod tokenizer;
+
+pub use error::{Error, Result};
+pub use model::{EngineOptions, MemoryReport, Mode, Model, ModelKind, Session};
