@@ -83,9 +83,10 @@ impl KvMut<'_> {
         match self {
             KvMut::F32(x) => x[o..o + src.len()].copy_from_slice(src),
             KvMut::F16(x) => {
-                for (d, s) in x[o..o + src.len()].iter_mut().zip(src) {
-                    *d = crate::quant::f32_to_f16(*s);
-                }
+                use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
+                x[o..o + src.len()]
+                    .reinterpret_cast_mut::<half::f16>()
+                    .convert_from_f32_slice(src);
             }
         }
     }

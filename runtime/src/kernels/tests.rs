@@ -365,3 +365,35 @@ fn matmul_random_shapes() {
         }
     }
 }
+
+/// Several threads share one pool (clones of one `Kernels`) and call `matmul` concurrently;
+/// every result equals the one-thread result.
+#[cfg(feature = "std")]
+#[test]
+fn pool_shared_by_concurrent_callers() {
+    let k = Kernels::detect().with_threads(3);
+    let (rows, cols, n_vec) = (300, 256, 3);
+    let mut rng = Rng(42);
+    let data = weights(&mut rng, GgmlType::Q4_0, rows, cols);
+    let x = rng.vec(cols * n_vec, 1.0);
+    let w = Matrix::new(GgmlType::Q4_0, rows, cols, &data).unwrap();
+    let mut act = vec![BlockQ8Act::zeroed(); act_blocks(cols, n_vec)];
+    let mut want = vec![0.0; rows * n_vec];
+    Kernels::with_isa(k.isa())
+        .unwrap()
+        .matmul(&w, &x, n_vec, &mut want, &mut act);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            let k = k.clone();
+            let (w, x, want) = (&w, &x, &want);
+            s.spawn(move || {
+                let mut act = vec![BlockQ8Act::zeroed(); act_blocks(cols, n_vec)];
+                let mut out = vec![0.0; rows * n_vec];
+                for _ in 0..200 {
+                    k.matmul(w, x, n_vec, &mut out, &mut act);
+                    assert_eq!(&out, want);
+                }
+            });
+        }
+    });
+}

@@ -107,9 +107,9 @@ pub(crate) fn rope_apply(x: &mut [f32], head_dim: usize, cs: &[f32]) {
 /// Widens a row of f16 bits into `out`.
 #[inline]
 fn widen(src: &[u16], out: &mut [f32]) {
-    for (o, h) in out.iter_mut().zip(src) {
-        *o = crate::quant::f16_to_f32(*h);
-    }
+    use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
+    src.reinterpret_cast::<half::f16>()
+        .convert_to_f32_slice(&mut out[..src.len()]);
 }
 
 /// One query row over key/value sources (each `rows × dim`, contiguous), every head.
