@@ -11,43 +11,62 @@ use std::io::Write;
 use std::time::Instant;
 
 fn main() {
+    if let Err(e) = run() {
+        eprintln!("generate: error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), String> {
     let a: Vec<String> = std::env::args().skip(1).collect();
-    let get = |k: &str, d: &str| -> String {
-        a.iter()
-            .position(|x| x == k)
-            .map(|i| a[i + 1].clone())
-            .unwrap_or_else(|| d.to_string())
+    if a.len() < 2 || a[0].starts_with('-') {
+        return Err(
+            "usage: generate MODEL.gguf PROMPT [--mode hiergen|recgen] [--n 64] \
+             [--temp 0] [--seed 1] [--threads 1]"
+                .into(),
+        );
+    }
+    let get = |k: &str, d: &str| -> Result<String, String> {
+        match a.iter().position(|x| x == k) {
+            Some(i) => a.get(i + 1).cloned().ok_or(format!("{k} needs a value")),
+            None => Ok(d.to_string()),
+        }
     };
-    let m = Model::open(&a[0]).expect("model");
-    let tok = Tokenizer::from_gguf(&m.gguf()).expect("tokenizer");
-    let mode = if get("--mode", "hiergen") == "recgen" {
-        Mode::RecGen
-    } else {
-        Mode::HierGen
+    fn num<T: std::str::FromStr>(k: &str, v: String) -> Result<T, String> {
+        v.parse()
+            .map_err(|_| format!("{k}: not a valid number: {v:?}"))
+    }
+    let m = Model::open(&a[0]).map_err(|e| format!("{}: {e}", a[0]))?;
+    let tok = Tokenizer::from_gguf(&m.gguf()).map_err(|e| format!("{}: {e}", a[0]))?;
+    let mode = match get("--mode", "hiergen")?.as_str() {
+        "hiergen" => Mode::HierGen,
+        "recgen" => Mode::RecGen,
+        other => return Err(format!("--mode: expected hiergen or recgen, got {other:?}")),
     };
-    let n: usize = get("--n", "64").parse().unwrap();
-    let temp: f32 = get("--temp", "0").parse().unwrap();
-    let threads: usize = get("--threads", "1").parse().unwrap();
+    let n: usize = num("--n", get("--n", "64")?)?;
+    let temp: f32 = num("--temp", get("--temp", "0")?)?;
+    let threads: usize = num("--threads", get("--threads", "1")?)?;
+    let seed: u64 = num("--seed", get("--seed", "1")?)?;
     let mut cfg = if temp > 0.0 {
-        SamplerConfig::unrestricted(get("--seed", "1").parse().unwrap())
+        SamplerConfig::unrestricted(seed)
     } else {
         SamplerConfig::greedy()
     };
     cfg.temperature = temp;
-    let mut sampler = Sampler::new(cfg, m.vocab_size()).unwrap();
+    let mut sampler = Sampler::new(cfg, m.vocab_size()).map_err(|e| e.to_string())?;
     let mut prompt = vec![];
     if tok.add_bos() {
         prompt.extend(tok.bos());
     }
-    tok.encode(&a[1], &mut prompt).unwrap();
+    tok.encode(&a[1], &mut prompt).map_err(|e| e.to_string())?;
     let o = EngineOptions {
         memory_budget: m.max_useful_memory(),
         threads,
         mode,
     };
-    let mut s = Session::new(&m, &o).unwrap();
+    let mut s = Session::new(&m, &o).map_err(|e| e.to_string())?;
     let t = Instant::now();
-    s.feed(&prompt).unwrap();
+    s.feed(&prompt).map_err(|e| e.to_string())?;
     let t_prefill = t.elapsed();
     print!("{}", a[1]);
     let p = s.position();
@@ -86,7 +105,7 @@ fn main() {
         } else {
             out.push(toks[0]);
         }
-        s.accept(&toks[..rows]).unwrap();
+        s.accept(&toks[..rows]).map_err(|e| e.to_string())?;
         if out.len() > printed {
             let text = tok.decode(&out);
             let before = tok.decode(&out[..printed]);
@@ -105,4 +124,5 @@ fn main() {
         out.len() as f64 / dt.as_secs_f64(),
         s.memory().arena_bytes as f64 / (1 << 20) as f64
     );
+    Ok(())
 }
