@@ -366,7 +366,10 @@ pub fn export_metadata(
             u32k(&mut m, format!("tokenizer.ggml.{k}"), id as u32);
         }
     }
-    m.push(("tokenizer.ggml.add_bos_token".into(), OwnedValue::Bool(true)));
+    m.push((
+        "tokenizer.ggml.add_bos_token".into(),
+        OwnedValue::Bool(true),
+    ));
     m.push((
         "tokenizer.ggml.add_eos_token".into(),
         OwnedValue::Bool(false),

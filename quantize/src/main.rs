@@ -296,7 +296,10 @@ fn run(a: &Args) -> QResult<()> {
         .iter()
         .map(|s| Override::parse(s))
         .collect::<QResult<Vec<_>>>()?;
-    for (flag, v) in [("--max-ppl-increase", a.max_ppl_increase), ("--max-kl", a.max_kl)] {
+    for (flag, v) in [
+        ("--max-ppl-increase", a.max_ppl_increase),
+        ("--max-kl", a.max_kl),
+    ] {
         if let Some(x) = v {
             if !(x >= 0.0 && x.is_finite()) {
                 return Err(QError::Usage(format!(
@@ -326,7 +329,10 @@ fn run(a: &Args) -> QResult<()> {
                 )));
             }
             if o.is_dir() {
-                return Err(QError::Usage(format!("output '{}' is a directory", o.display())));
+                return Err(QError::Usage(format!(
+                    "output '{}' is a directory",
+                    o.display()
+                )));
             }
             if o.exists() && !a.force {
                 return Err(QError::Usage(format!(
@@ -388,7 +394,9 @@ fn run(a: &Args) -> QResult<()> {
     }
     let tmp = TempOutput::write(&writer, &out)?;
     drop(writer);
-    let written = std::fs::metadata(tmp.temp_path()).map(|m| m.len()).unwrap_or(0);
+    let written = std::fs::metadata(tmp.temp_path())
+        .map(|m| m.len())
+        .unwrap_or(0);
     // The output must load in the runtime (every tensor checked again).
     let model = Model::open(tmp.temp_path())
         .map_err(|e| QError::Input(format!("the output does not load: {e}")))?;
@@ -444,7 +452,9 @@ fn run(a: &Args) -> QResult<()> {
         println!(
             "quality: thresholds --max-ppl-increase {}%{}",
             t.max_ppl_increase,
-            t.max_kl.map(|k| format!(", --max-kl {k}")).unwrap_or_default()
+            t.max_kl
+                .map(|k| format!(", --max-kl {k}"))
+                .unwrap_or_default()
         );
         gate_result = gate::check(&q, &t);
     }

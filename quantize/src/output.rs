@@ -45,7 +45,10 @@ impl TempOutput {
         let tmp = dir_of(dest).join(tmp_name);
         let io = |e: std::io::Error| QError::Io(format!("writing '{}': {e}", dest.display()));
         // Registered before creation, so an interrupt at any point removes it.
-        PENDING.lock().map_err(|_| QError::Io("lock".into()))?.push(tmp.clone());
+        PENDING
+            .lock()
+            .map_err(|_| QError::Io("lock".into()))?
+            .push(tmp.clone());
         let out = TempOutput {
             tmp: tmp.clone(),
             dest: dest.to_path_buf(),
@@ -54,7 +57,9 @@ impl TempOutput {
         let f = std::fs::File::create(&tmp).map_err(io)?;
         let mut bw = std::io::BufWriter::new(f);
         w.write_to(&mut bw).map_err(|e| match e {
-            photon_runtime::Error::Io(m) => QError::Io(format!("writing '{}': {m}", dest.display())),
+            photon_runtime::Error::Io(m) => {
+                QError::Io(format!("writing '{}': {m}", dest.display()))
+            }
             e => QError::from(e),
         })?;
         let f = bw.into_inner().map_err(|e| io(e.into_error()))?;
@@ -69,9 +74,8 @@ impl TempOutput {
 
     /// Renames the temporary file over the destination and fsyncs the directory.
     pub fn commit(mut self) -> QResult<()> {
-        std::fs::rename(&self.tmp, &self.dest).map_err(|e| {
-            QError::Io(format!("renaming into '{}': {e}", self.dest.display()))
-        })?;
+        std::fs::rename(&self.tmp, &self.dest)
+            .map_err(|e| QError::Io(format!("renaming into '{}': {e}", self.dest.display())))?;
         self.committed = true;
         forget(&self.tmp);
         if let Ok(d) = std::fs::File::open(dir_of(&self.dest)) {

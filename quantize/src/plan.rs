@@ -152,9 +152,7 @@ impl Override {
             ))
         })?;
         if pat.is_empty() {
-            return Err(QError::Usage(format!(
-                "--tensor-type '{s}': empty pattern"
-            )));
+            return Err(QError::Usage(format!("--tensor-type '{s}': empty pattern")));
         }
         let pattern = glob::Pattern::new(pat).map_err(|e| {
             QError::Usage(format!("--tensor-type '{s}': invalid pattern '{pat}': {e}"))

@@ -100,7 +100,10 @@ fn metadata_matches_shipped_models() {
 #[test]
 fn name_mapping() {
     let p = |n| gguf_name(Arch::Photon, n);
-    assert_eq!(p("enc1.blocks.2.attn.o.weight").unwrap(), "enc1.blk.2.attn_output.weight");
+    assert_eq!(
+        p("enc1.blocks.2.attn.o.weight").unwrap(),
+        "enc1.blk.2.attn_output.weight"
+    );
     assert_eq!(p("dec1.norm.weight").unwrap(), "dec1.output_norm.weight");
     assert_eq!(p("dec2_start").unwrap(), "dec2.start");
     assert_eq!(p("chunk2_norm.weight").unwrap(), "chunk2.norm.weight");
@@ -109,7 +112,10 @@ fn name_mapping() {
     assert_eq!(p("enc1.blocks.0.attn.z.weight"), None);
     assert_eq!(p("embd.weight"), None);
     let l = |n| gguf_name(Arch::Llama, n);
-    assert_eq!(l("stack.blocks.11.ffn.down.weight").unwrap(), "blk.11.ffn_down.weight");
+    assert_eq!(
+        l("stack.blocks.11.ffn.down.weight").unwrap(),
+        "blk.11.ffn_down.weight"
+    );
     assert_eq!(l("stack.norm.weight").unwrap(), "output_norm.weight");
     assert_eq!(l("embd.weight").unwrap(), "token_embd.weight");
     assert_eq!(l("enc_embd.weight"), None);
@@ -200,11 +206,19 @@ fn unsupported_dtype() {
 fn shape_disagrees_with_config() {
     let (st, cfg, sp) = inputs("tiny-llama");
     let bad = rebuild(&st, |v| {
-        let t = v.iter_mut().find(|t| t.0 == "stack.blocks.1.ffn.up.weight").unwrap();
+        let t = v
+            .iter_mut()
+            .find(|t| t.0 == "stack.blocks.1.ffn.up.weight")
+            .unwrap();
         t.2 = vec![64, 32];
     });
     let m = input_err(export_gguf(&bad, &cfg, "x", &sp));
-    assert!(m.contains("stack.blocks.1.ffn.up.weight") && m.contains("[64, 32]") && m.contains("[32, 64]"), "{m}");
+    assert!(
+        m.contains("stack.blocks.1.ffn.up.weight")
+            && m.contains("[64, 32]")
+            && m.contains("[32, 64]"),
+        "{m}"
+    );
     // A config that disagrees with the file: one layer fewer.
     let mut c1 = cfg.clone();
     c1.layers = vec![1];
@@ -224,12 +238,22 @@ fn missing_and_unknown_tensors() {
     let m = input_err(export_gguf(&missing, &cfg, "x", &sp));
     assert!(m.contains("dec2.start") && m.contains("missing"), "{m}");
     let unknown = rebuild(&st, |v| {
-        v.push(("enc1.blocks.0.attn.rotary".into(), Dtype::F32, vec![4], vec![0; 16]))
+        v.push((
+            "enc1.blocks.0.attn.rotary".into(),
+            Dtype::F32,
+            vec![4],
+            vec![0; 16],
+        ))
     });
     let m = input_err(export_gguf(&unknown, &cfg, "x", &sp));
     assert!(m.contains("enc1.blocks.0.attn.rotary"), "{m}");
     let extra_block = rebuild(&st, |v| {
-        v.push(("enc1.blocks.1.attn_norm.weight".into(), Dtype::F32, vec![64], vec![0; 256]))
+        v.push((
+            "enc1.blocks.1.attn_norm.weight".into(),
+            Dtype::F32,
+            vec![64],
+            vec![0; 256],
+        ))
     });
     let m = input_err(export_gguf(&extra_block, &cfg, "x", &sp));
     assert!(m.contains("enc1.blocks.1.attn_norm.weight"), "{m}");
@@ -238,7 +262,12 @@ fn missing_and_unknown_tensors() {
 #[test]
 fn corrupt_safetensors() {
     let (st, cfg, sp) = inputs("tiny-photon");
-    for bad in [&st[..100], &st[..st.len() - 1], b"not a safetensors file at all", &[][..]] {
+    for bad in [
+        &st[..100],
+        &st[..st.len() - 1],
+        b"not a safetensors file at all",
+        &[][..],
+    ] {
         let m = input_err(export_gguf(bad, &cfg, "x", &sp));
         assert!(m.contains("safetensors"), "{m}");
     }

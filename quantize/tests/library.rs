@@ -37,7 +37,10 @@ fn sample() -> Vec<TensorDesc> {
 #[test]
 fn roles() {
     assert_eq!(Role::of("enc.token_embd.weight", &[32, 9]), Role::Embedding);
-    assert_eq!(Role::of("dec1.token_embd.weight", &[32, 9]), Role::Embedding);
+    assert_eq!(
+        Role::of("dec1.token_embd.weight", &[32, 9]),
+        Role::Embedding
+    );
     assert_eq!(Role::of("output.weight", &[32, 9]), Role::Embedding);
     assert_eq!(Role::of("enc1.output_norm.weight", &[32]), Role::Vector);
     assert_eq!(Role::of("chunk2.norm.weight", &[32]), Role::Vector);
@@ -51,13 +54,26 @@ fn roles() {
 fn presets() {
     let t = sample();
     let types = |p| -> Vec<GgmlType> {
-        plan::plan(&t, p, &[]).unwrap().iter().map(|x| x.dst).collect()
+        plan::plan(&t, p, &[])
+            .unwrap()
+            .iter()
+            .map(|x| x.dst)
+            .collect()
     };
     use GgmlType::*;
     assert_eq!(types(Preset::F32), vec![F32; 9]);
-    assert_eq!(types(Preset::F16), vec![F16, F32, F16, F16, F16, F32, F32, F16, F16]);
-    assert_eq!(types(Preset::Q8_0), vec![Q8_0, F32, Q8_0, Q8_0, Q8_0, F32, F32, F16, Q8_0]);
-    assert_eq!(types(Preset::Q4_0), vec![Q8_0, F32, Q4_0, Q4_0, Q4_0, F32, F32, F16, Q8_0]);
+    assert_eq!(
+        types(Preset::F16),
+        vec![F16, F32, F16, F16, F16, F32, F32, F16, F16]
+    );
+    assert_eq!(
+        types(Preset::Q8_0),
+        vec![Q8_0, F32, Q8_0, Q8_0, Q8_0, F32, F32, F16, Q8_0]
+    );
+    assert_eq!(
+        types(Preset::Q4_0),
+        vec![Q8_0, F32, Q4_0, Q4_0, Q4_0, F32, F32, F16, Q8_0]
+    );
     let p = plan::plan(&t, Preset::Q4_0, &[]).unwrap();
     assert_eq!(p[7].why, Why::Fallback);
     assert_eq!(p[2].why, Why::Preset);
@@ -77,7 +93,8 @@ fn presets() {
 #[test]
 fn overrides() {
     let t = sample();
-    let ov = |s: &[&str]| -> Vec<Override> { s.iter().map(|x| Override::parse(x).unwrap()).collect() };
+    let ov =
+        |s: &[&str]| -> Vec<Override> { s.iter().map(|x| Override::parse(x).unwrap()).collect() };
     // First match wins; `*` crosses dots.
     let p = plan::plan(
         &t,
@@ -135,10 +152,14 @@ fn error_statistics() {
         .collect();
     let dims = [32 * 8, 8];
     let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let (_, s8) = convert::convert_tensor("t", &dims, GgmlType::F32, &bytes, GgmlType::Q8_0).unwrap();
-    let (_, s4) = convert::convert_tensor("t", &dims, GgmlType::F32, &bytes, GgmlType::Q4_0).unwrap();
-    let (_, s16) = convert::convert_tensor("t", &dims, GgmlType::F32, &bytes, GgmlType::F16).unwrap();
-    let (same, s32) = convert::convert_tensor("t", &dims, GgmlType::F32, &bytes, GgmlType::F32).unwrap();
+    let (_, s8) =
+        convert::convert_tensor("t", &dims, GgmlType::F32, &bytes, GgmlType::Q8_0).unwrap();
+    let (_, s4) =
+        convert::convert_tensor("t", &dims, GgmlType::F32, &bytes, GgmlType::Q4_0).unwrap();
+    let (_, s16) =
+        convert::convert_tensor("t", &dims, GgmlType::F32, &bytes, GgmlType::F16).unwrap();
+    let (same, s32) =
+        convert::convert_tensor("t", &dims, GgmlType::F32, &bytes, GgmlType::F32).unwrap();
     assert_eq!(same, bytes);
     assert_eq!(s32.rel_rmse, 0.0);
     assert!(s16.rel_rmse < 1e-3, "{s16:?}");
@@ -160,14 +181,21 @@ fn error_statistics() {
 #[test]
 fn convert_every_preset() {
     for spec in [RandomSpec::tiny_photon(), RandomSpec::tiny_llama()] {
-        let input = with_meta(&random_gguf(&spec), "general.file_type", photon_runtime::gguf::OwnedValue::U32(0));
+        let input = with_meta(
+            &random_gguf(&spec),
+            "general.file_type",
+            photon_runtime::gguf::OwnedValue::U32(0),
+        );
         let g = Gguf::parse(&input).unwrap();
         for preset in Preset::ALL {
             let plans = plan::plan(&convert::tensor_descs(&g), preset, &[]).unwrap();
             let meta = convert::output_metadata(&g, preset);
             let (w, stats) = convert::convert(&g, preset, &plans, &mut |_| {}).unwrap();
             let bytes = w.to_bytes().unwrap();
-            assert_eq!(bytes.len() as u64, convert::planned_file_size(&meta, &plans));
+            assert_eq!(
+                bytes.len() as u64,
+                convert::planned_file_size(&meta, &plans)
+            );
             let out = Gguf::parse(&bytes).unwrap();
             assert_eq!(out.u32("general.file_type").unwrap(), preset.file_type());
             assert_eq!(out.u32("general.quantization_version").unwrap(), 2);
@@ -278,7 +306,10 @@ fn evaluate_matches_runtime_compare() {
     let window = gate::window_for(&reference, stream.len()).unwrap();
     assert_eq!(window, 64);
     let mut calls = 0;
-    let q = gate::evaluate(&reference, &model, &stream, window, 0, 1, &mut || calls += 1).unwrap();
+    let q = gate::evaluate(&reference, &model, &stream, window, 0, 1, &mut || {
+        calls += 1
+    })
+    .unwrap();
     let a = photon_runtime::model::eval::compare(
         &reference,
         &model,

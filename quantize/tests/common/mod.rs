@@ -60,7 +60,8 @@ pub fn with_meta(bytes: &[u8], key: &str, v: OwnedValue) -> Vec<u8> {
         w.add(key, v).unwrap();
     }
     for t in g.tensors() {
-        w.add_tensor(t.name, t.ty, &t.dims, t.data.to_vec()).unwrap();
+        w.add_tensor(t.name, t.ty, &t.dims, t.data.to_vec())
+            .unwrap();
     }
     w.to_bytes().unwrap()
 }
@@ -95,7 +96,9 @@ pub fn one_line_error(o: &Output) -> String {
     let lines: Vec<&str> = e.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(!lines.is_empty(), "no error message");
     assert!(
-        lines.iter().any(|l| l.starts_with("photon-quantize: ") || l.starts_with("error: ")),
+        lines
+            .iter()
+            .any(|l| l.starts_with("photon-quantize: ") || l.starts_with("error: ")),
         "{e}"
     );
     e
