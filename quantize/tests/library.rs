@@ -336,3 +336,37 @@ fn evaluate_matches_runtime_compare() {
     let e = gate::window_for(&reference, 3).unwrap_err();
     assert!(e.to_string().contains("too few"), "{e}");
 }
+
+/// The evaluator runs both models on the given threads; results do not depend on them.
+#[test]
+fn compare_is_thread_count_independent() {
+    let float = fixture_gguf("tiny-llama");
+    let reference = Model::from_bytes(float.clone()).unwrap();
+    let g = Gguf::parse(&float).unwrap();
+    let plans = plan::plan(&convert::tensor_descs(&g), Preset::Q4_0, &[]).unwrap();
+    let (w, _) = convert::convert(&g, Preset::Q4_0, &plans, &mut |_| {}).unwrap();
+    let model = Model::from_bytes(w.to_bytes().unwrap()).unwrap();
+    let stream: Vec<u32> = (0..256u32).map(|i| (i * 7 + 3) % 48).collect();
+    let run = |threads| {
+        photon_runtime::model::eval::compare(
+            &reference,
+            &model,
+            &stream,
+            64,
+            photon_runtime::model::eval::Latents::Encoder,
+            0,
+            threads,
+        )
+        .unwrap()
+    };
+    let (a, b) = (run(1), run(2));
+    assert_eq!(a.positions, b.positions);
+    for (x, y) in [
+        (a.kl_mean, b.kl_mean),
+        (a.ppl_reference, b.ppl_reference),
+        (a.ppl_model, b.ppl_model),
+        (a.top1, b.top1),
+    ] {
+        assert!((x - y).abs() <= 1e-6 * y.abs().max(1.0), "{x} vs {y}");
+    }
+}
