@@ -105,7 +105,8 @@ struct Args {
     /// Threads for the evaluation [default: all cores].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
-    /// Print only errors and the final line (no tables, no progress bars).
+    /// No per-tensor table and no progress bars (the quality report, errors and the final line
+    /// are still printed).
     #[arg(long, short)]
     quiet: bool,
 }
