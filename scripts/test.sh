@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (see README): installs what the tests need when it is missing
 # (cross compilers, qemu, rustup targets), then runs, in order:
-#   formatting, clippy, native tests, bare-metal builds of the core, aarch64 tests under qemu
+#   formatting, clippy, native tests, the gguf-Python check of photon-quantize's output, bare-metal builds of the core, aarch64 tests under qemu
 #   (dotprod and non-dotprod CPUs), armv7 build, and the aarch64 chat binary under qemu.
 # A cross step whose tools cannot be installed prints a loud SKIPPED line instead of failing.
 set -uo pipefail
@@ -38,6 +38,25 @@ done
 step "cargo fmt --check" cargo fmt --all --check
 step "cargo clippy" cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "native tests" cargo test --workspace --quiet
+
+# The gguf Python package (PyPI) reads what photon-quantize writes, and its own quantizers give the
+# same bytes (optional: needs numpy + gguf, installed with pip when missing; skipped loudly otherwise).
+gguf_check() {
+    local tmp; tmp=$(mktemp -d) || return 1
+    cargo run -q --release -p photon-quantize -- models/vanilla-tiny-f16.gguf "$tmp/v-q4_0.gguf" --preset q4_0 -q \
+        && python3 scripts/check_gguf_python.py models/vanilla-tiny-f16.gguf "$tmp/v-q4_0.gguf" \
+        && python3 scripts/check_gguf_python.py models/photon-tiny-f16.gguf models/photon-tiny-q8_0.gguf \
+            models/photon-tiny-q4_0.gguf \
+        && python3 scripts/check_gguf_python.py models/vanilla-tiny-f16.gguf models/vanilla-tiny-q8_0.gguf \
+            models/vanilla-tiny-q4_0.gguf
+    local rc=$?; rm -rf "$tmp"; return $rc
+}
+if python3 -c "import gguf, numpy" 2>/dev/null \
+    || timeout 300 pip install -q numpy==2.4.6 gguf==0.19.0 >/dev/null 2>&1; then
+    step "gguf (Python) reads photon-quantize output" gguf_check
+else
+    skip "gguf Python check (pip could not install numpy + gguf)"
+fi
 
 if [ "$have_targets" = 1 ]; then
     step "no_std build thumbv7em-none-eabihf" \

@@ -646,7 +646,8 @@ pub fn compare(
     let mut lp_m = vec![0.0f32; v];
     for win in windows(stream, window, max_windows) {
         let mut refrows: Vec<(usize, Vec<f32>)> = Vec::new();
-        window_logits(reference, win, latents, |i, l| {
+        // Both models on the same kernels (the `threads` given).
+        window_logits_with(&kern, reference, win, latents, |i, l| {
             refrows.push((i, l.to_vec()))
         })?;
         let mut k = 0;
