@@ -973,7 +973,11 @@ fn long_shared_prefix_small_continuation() {
     let lm = Model::from_bytes(random_model(&RandomSpec::tiny_llama()).unwrap()).unwrap();
     let pm = Model::from_bytes(random_model(&RandomSpec::tiny_photon()).unwrap()).unwrap();
     let toks = tokens(300, 96, 61);
-    for (m, mode) in [(&lm, Mode::HierGen), (&pm, Mode::HierGen), (&pm, Mode::RecGen)] {
+    for (m, mode) in [
+        (&lm, Mode::HierGen),
+        (&pm, Mode::HierGen),
+        (&pm, Mode::RecGen),
+    ] {
         let mut base = Session::new(m, &opts(mode)).unwrap();
         base.feed(&toks).unwrap();
         let sh = base.share().unwrap();

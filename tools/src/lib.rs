@@ -30,14 +30,23 @@ pub fn synthetic_tokenizer(vocab: usize) -> Vec<(String, OwnedValue)> {
         i += 1;
     }
     let scores: Vec<f32> = (0..vocab)
-        .map(|j| if j < FIRST_PIECE as usize { 0.0 } else { -(j as f32) })
+        .map(|j| {
+            if j < FIRST_PIECE as usize {
+                0.0
+            } else {
+                -(j as f32)
+            }
+        })
         .collect();
     let s = |k: &str| k.to_string();
     vec![
         (s("tokenizer.ggml.model"), OwnedValue::Str(s("llama"))),
         (s("tokenizer.ggml.tokens"), OwnedValue::str_array(&tokens)),
         (s("tokenizer.ggml.scores"), OwnedValue::f32_array(&scores)),
-        (s("tokenizer.ggml.token_type"), OwnedValue::i32_array(&types)),
+        (
+            s("tokenizer.ggml.token_type"),
+            OwnedValue::i32_array(&types),
+        ),
         (s("tokenizer.ggml.unknown_token_id"), OwnedValue::U32(0)),
         (s("tokenizer.ggml.bos_token_id"), OwnedValue::U32(1)),
         (s("tokenizer.ggml.eos_token_id"), OwnedValue::U32(2)),
@@ -166,7 +175,11 @@ pub fn spec(
         d,
         heads,
         ffn,
-        layers: if photon { [layers; 4] } else { [layers, 0, 0, 0] },
+        layers: if photon {
+            [layers; 4]
+        } else {
+            [layers, 0, 0, 0]
+        },
         c1: 4,
         c2: 4,
         r: 2,
@@ -279,7 +292,10 @@ pub fn cache_bytes_per_token(m: &Model, mode: Mode, ctx: usize, cache: CacheType
     }
     let (c1, c2) = (c.c1 as f64, c.c2 as f64);
     let meta = c1 * c2;
-    let f2 = pos(c.layers[1], (ctx as f64 / meta).min((c.context / c.meta_tokens()) as f64));
+    let f2 = pos(
+        c.layers[1],
+        (ctx as f64 / meta).min((c.context / c.meta_tokens()) as f64),
+    );
     let g1 = pos(c.layers[3], (c.r + c.c1) as f64 / 2.0);
     let g2 = pos(c.layers[2], (c.r + c.c2) as f64 / 2.0);
     let f1 = pos(c.layers[0], c.w1.max(1) as f64);

@@ -920,10 +920,7 @@ impl<'m> Session<'m> {
             for l in 0..st.layers {
                 for p in 0..positions {
                     let r = (p * 7 + l * 13 + (off == st.off_v) as usize) % POOL;
-                    kv.write(
-                        (l * st.cap + p) * dim,
-                        &pool[r * dim..(r + 1) * dim],
-                    );
+                    kv.write((l * st.cap + p) * dim, &pool[r * dim..(r + 1) * dim]);
                 }
             }
         }

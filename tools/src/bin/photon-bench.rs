@@ -357,7 +357,11 @@ fn soak(cli: &Cli) -> Result<String, String> {
     ];
     let title = format!(
         "soak: {path}, {}, {} thread(s), {:?} caches, arena budget {budget} B, {:.0} s\n\n",
-        if m.kind() == ModelKind::Llama { "vanilla" } else { mode_name(mode) },
+        if m.kind() == ModelKind::Llama {
+            "vanilla"
+        } else {
+            mode_name(mode)
+        },
         cli.threads[0],
         cache,
         t0.elapsed().as_secs_f64()
@@ -367,7 +371,14 @@ fn soak(cli: &Cli) -> Result<String, String> {
         "json" => {
             let v: Vec<Value> = rows
                 .iter()
-                .map(|r| Value::Object(h.iter().zip(r).map(|(k, v)| (k.to_string(), json!(v))).collect()))
+                .map(|r| {
+                    Value::Object(
+                        h.iter()
+                            .zip(r)
+                            .map(|(k, v)| (k.to_string(), json!(v)))
+                            .collect(),
+                    )
+                })
                 .collect();
             serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
         }
@@ -426,7 +437,10 @@ fn run(cli: Cli) -> Result<String, String> {
         .map(|s| parse_mode(s))
         .collect::<Result<_, _>>()?;
     if !matches!(cli.output.as_str(), "md" | "csv" | "json") {
-        return Err(format!("unknown output format '{}' (md, csv, json)", cli.output));
+        return Err(format!(
+            "unknown output format '{}' (md, csv, json)",
+            cli.output
+        ));
     }
     if let Some(spec) = &cli.worker {
         // spec: model|mode|threads|test
@@ -437,7 +451,15 @@ fn run(cli: Cli) -> Result<String, String> {
         let mode = parse_mode(v[1])?;
         let threads = v[2].parse().map_err(|_| "bad worker threads")?;
         let test = Test::decode(v[3])?;
-        let r = run_job(v[0], mode, threads, test, cache, cli.fill_above, cli.memory_mb)?;
+        let r = run_job(
+            v[0],
+            mode,
+            threads,
+            test,
+            cache,
+            cli.fill_above,
+            cli.memory_mb,
+        )?;
         return Ok(r.to_string() + "\n");
     }
     if cli.soak.is_some() {
@@ -520,7 +542,15 @@ fn run(cli: Cli) -> Result<String, String> {
                 );
             }
             let r = if cli.no_fork {
-                run_job(path, j.mode, j.threads, j.test, cache, cli.fill_above, cli.memory_mb)?
+                run_job(
+                    path,
+                    j.mode,
+                    j.threads,
+                    j.test,
+                    cache,
+                    cli.fill_above,
+                    cli.memory_mb,
+                )?
             } else {
                 let mut c = Command::new(&exe);
                 c.arg("-m")
@@ -546,8 +576,7 @@ fn run(cli: Cli) -> Result<String, String> {
                         .trim_start_matches("photon-bench: error: ")
                         .to_string());
                 }
-                serde_json::from_slice(&o.stdout)
-                    .map_err(|e| format!("worker output: {e}"))?
+                serde_json::from_slice(&o.stdout).map_err(|e| format!("worker output: {e}"))?
             };
             results[ji].push(r);
         }
@@ -588,9 +617,17 @@ fn run(cli: Cli) -> Result<String, String> {
         // Bytes one generated token reads, at the middle of the decoded range.
         let wb = weight_bytes_per_token(m, j.mode);
         let cb = cache_bytes_per_token(m, j.mode, p + n / 2, cache);
-        let pi = cli.threads.iter().position(|&t| t == j.threads).unwrap_or(0);
+        let pi = cli
+            .threads
+            .iter()
+            .position(|&t| t == j.threads)
+            .unwrap_or(0);
         let probe_gbs = probe_med.get(pi).copied().unwrap_or(f64::NAN);
-        let gbs = if n > 0 { (wb + cb) * dec.median / 1e9 } else { f64::NAN };
+        let gbs = if n > 0 {
+            (wb + cb) * dec.median / 1e9
+        } else {
+            f64::NAN
+        };
         let per_seq_cache = if k > 1 || matches!(j.test, Test::Mq(..)) {
             // Memory per sequence: the shared prefix once plus each continuation's own.
             cache_bytes / k as f64

@@ -20,7 +20,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(Parser, Debug)]
-#[command(name = "photon-gen-model", version, about = "Write a random-weight PHOTON or vanilla GGUF model (for benchmarks)")]
+#[command(
+    name = "photon-gen-model",
+    version,
+    about = "Write a random-weight PHOTON or vanilla GGUF model (for benchmarks)"
+)]
 struct Cli {
     /// Output file.
     #[arg(short, long)]
@@ -76,7 +80,9 @@ fn run(cli: Cli) -> Result<String, String> {
     };
     let ty = parse_type(&cli.ty)?;
     let d = cli.d.unwrap_or(p.d);
-    let heads = cli.heads.unwrap_or(if cli.d.is_some() { d / 64 } else { p.heads });
+    let heads = cli
+        .heads
+        .unwrap_or(if cli.d.is_some() { d / 64 } else { p.heads });
     let ffn = cli.ffn.unwrap_or(p.ffn);
     let layers = cli.layers.unwrap_or(p.layers);
     let vocab = cli.vocab.unwrap_or(p.vocab);
@@ -88,7 +94,9 @@ fn run(cli: Cli) -> Result<String, String> {
         ));
     }
     if heads == 0 || d % heads != 0 || d / heads != 64 {
-        return Err(format!("D {d} with {heads} heads: the head size must be 64"));
+        return Err(format!(
+            "D {d} with {heads} heads: the head size must be 64"
+        ));
     }
     if d % 128 != 0 || ffn % 32 != 0 || ffn == 0 {
         return Err(format!(
@@ -138,7 +146,12 @@ fn run(cli: Cli) -> Result<String, String> {
         let _ = std::fs::remove_file(&tmp);
         format!("generated model does not load: {e}")
     })?;
-    let params = m.gguf().tensors().iter().map(|t| t.n_elements()).sum::<u64>();
+    let params = m
+        .gguf()
+        .tensors()
+        .iter()
+        .map(|t| t.n_elements())
+        .sum::<u64>();
     drop(m);
     std::fs::rename(&tmp, out).map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(format!(

@@ -123,7 +123,10 @@ fn load_tokens(cli: &Cli, m: &Model) -> Result<Vec<u32>, String> {
 fn run(cli: Cli) -> Result<String, String> {
     let mode = parse_mode(&cli.mode)?;
     if !matches!(cli.output.as_str(), "text" | "json") {
-        return Err(format!("unknown output format '{}' (text, json)", cli.output));
+        return Err(format!(
+            "unknown output format '{}' (text, json)",
+            cli.output
+        ));
     }
     if cli.threads == 0 {
         return Err("--threads must be ≥ 1".into());
