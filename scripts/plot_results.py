@@ -44,7 +44,7 @@ def panel(x0, y0, w, h, series, ylabel, title, idx, fmt):
     for e in range(lx0, lx1 + 1):
         x = X(10 ** e)
         out.append(f'<line x1="{x:.1f}" y1="{y0}" x2="{x:.1f}" y2="{y0 + h}" stroke="#ddd"/>')
-        lab = f"{10 ** e // 1000}K" if e >= 3 else str(10 ** e)
+        lab = f"{10 ** e // 10 ** 6}M" if e >= 6 else (f"{10 ** e // 1000}K" if e >= 3 else str(10 ** e))
         out.append(f'<text x="{x:.1f}" y="{y0 + h + 16}" text-anchor="middle">{lab}</text>')
     for e in range(ly0, ly1 + 1):
         y = Y(10 ** e)
