@@ -929,3 +929,76 @@ fn max_useful_memory_spans_the_trained_range() {
         assert_eq!(Session::new(m, &o).unwrap().memory().coarse_capacity, full);
     }
 }
+
+/// The benchmarks' hook: a vanilla session whose KV cache was filled with random entries
+/// behaves like one at that position (appends after them, same arena, logits finite); PHOTON,
+/// non-fresh sessions and oversized fills are errors, not panics.
+#[test]
+fn fill_coarse_for_bench() {
+    use photon::model::CacheType;
+    let lm = Model::from_bytes(random_model(&RandomSpec::tiny_llama()).unwrap()).unwrap();
+    for ty in [CacheType::F32, CacheType::F16] {
+        let o = opts(Mode::HierGen);
+        let mut s = Session::new_with_cache(&lm, &o, ty).unwrap();
+        let arena = s.memory().arena_bytes;
+        let cap = s.memory().coarse_capacity;
+        assert!(s.fill_coarse_for_bench(cap + 1, 1).is_err());
+        s.fill_coarse_for_bench(300, 7).unwrap();
+        assert_eq!(s.position(), 300);
+        assert_eq!(s.pending_rows(), 0);
+        assert_eq!(s.memory().coarse_len, 300);
+        s.feed(&[5]).unwrap();
+        assert_eq!(s.memory().coarse_len, 301);
+        for _ in 0..10 {
+            assert!(s.logits(0).iter().all(|x| x.is_finite()));
+            let t = argmax(s.logits(0));
+            s.accept(&[t]).unwrap();
+        }
+        assert_eq!(s.position(), 311);
+        assert_eq!(s.memory().arena_bytes, arena);
+        // Not fresh any more.
+        assert!(s.fill_coarse_for_bench(10, 1).is_err());
+        s.reset();
+        s.fill_coarse_for_bench(10, 1).unwrap();
+    }
+    let pm = Model::from_bytes(random_model(&RandomSpec::tiny_photon()).unwrap()).unwrap();
+    let mut s = Session::new(&pm, &opts(Mode::HierGen)).unwrap();
+    assert!(s.fill_coarse_for_bench(16, 1).is_err());
+}
+
+/// A shared prefix longer than a continuation's own coarse cache: attention scores must have
+/// room for the prefix's positions too (regression: the scores region ignored the prefix).
+#[test]
+fn long_shared_prefix_small_continuation() {
+    let lm = Model::from_bytes(random_model(&RandomSpec::tiny_llama()).unwrap()).unwrap();
+    let pm = Model::from_bytes(random_model(&RandomSpec::tiny_photon()).unwrap()).unwrap();
+    let toks = tokens(300, 96, 61);
+    for (m, mode) in [
+        (&lm, Mode::HierGen),
+        (&pm, Mode::HierGen),
+        (&pm, Mode::RecGen),
+    ] {
+        let mut base = Session::new(m, &opts(mode)).unwrap();
+        base.feed(&toks).unwrap();
+        let sh = base.share().unwrap();
+        let small = EngineOptions {
+            memory_budget: m.min_memory(),
+            threads: 1,
+            mode,
+        };
+        let mut kid = Session::from_shared(m, &small, &sh).unwrap();
+        assert!(sh.positions() > kid.memory().coarse_capacity);
+        let mut twin = base.fork();
+        // Fewer steps than the continuation's own cache holds (no sliding on either side).
+        for _ in 0..30 {
+            let acc: Vec<u32> = (0..kid.pending_rows())
+                .map(|r| argmax(kid.logits(r)))
+                .collect();
+            for r in 0..kid.pending_rows() {
+                check(kid.logits(r), twin.logits(r), "continuation");
+            }
+            kid.accept(&acc).unwrap();
+            twin.accept(&acc).unwrap();
+        }
+    }
+}

@@ -54,39 +54,9 @@ fn weights(ty: GgmlType, rows: usize, cols: usize) -> Vec<u8> {
     data
 }
 
-/// Sum with 8 independent accumulators (so the probe is bound by memory, not by one add chain).
-fn sum_u64(c: &[u64]) -> u64 {
-    let mut acc = [0u64; 8];
-    let mut it = c.chunks_exact(8);
-    for ch in &mut it {
-        for (a, &v) in acc.iter_mut().zip(ch) {
-            *a = a.wrapping_add(v);
-        }
-    }
-    let tail = it.remainder().iter().fold(0u64, |a, &b| a.wrapping_add(b));
-    acc.iter().fold(tail, |a, &b| a.wrapping_add(b))
-}
-
-/// GB/s of summing `buf` on `threads` threads (median of `reps`).
+/// GB/s of summing `buf` on `threads` threads (median of `reps`): the runtime's probe.
 fn probe(buf: &[u64], threads: usize, reps: usize) -> f64 {
-    let mut t = Vec::new();
-    for _ in 0..reps + 1 {
-        let start = Instant::now();
-        let chunk = buf.len().div_ceil(threads);
-        let s: u64 = std::thread::scope(|sc| {
-            let hs: Vec<_> = buf
-                .chunks(chunk)
-                .map(|c| sc.spawn(move || sum_u64(c)))
-                .collect();
-            hs.into_iter()
-                .map(|h| h.join().unwrap())
-                .fold(0, u64::wrapping_add)
-        });
-        black_box(s);
-        t.push(start.elapsed().as_secs_f64());
-    }
-    t.remove(0);
-    (buf.len() * 8) as f64 / median(t) / 1e9
+    photon_runtime::kernels::probe::probe(buf, threads, reps)
 }
 
 struct Rayon;

@@ -30,6 +30,8 @@ use crate::{err, Result};
 mod aarch64;
 #[cfg(feature = "std")]
 pub mod pool;
+#[cfg(feature = "std")]
+pub mod probe;
 pub mod scalar;
 #[cfg(test)]
 mod tests;

@@ -199,12 +199,14 @@ impl Plan {
         pl.min_bytes = (fixed + per_pos * min_pos + 64 * 16) * 4;
         pl.per_pos_bytes = per_pos * 4;
         // The real layout.
+        // Attention scores of one row: every coarse position (a shared prefix's included).
         let span = if photon {
-            cap.max(c.r + c.c1)
+            (cap + prefix)
+                .max(c.r + c.c1)
                 .max(if c.w1 == 0 { cap * c.c2 } else { c.w1 })
                 + rows
         } else {
-            cap + rows
+            cap + prefix + rows
         };
         plan_fixed(&mut p, &mut pl, span);
         let evict = (cap / 8).max(1);
@@ -868,6 +870,65 @@ impl<'m> Session<'m> {
 
     pub fn model(&self) -> &'m Model {
         self.model
+    }
+
+    /// **Benchmarks only.** Makes a fresh vanilla (llama) session look as if it had consumed
+    /// `positions` tokens without running them: its KV cache is filled with pseudo-random keys
+    /// and values (a pool of rows drawn from `seed`, |x| < 0.5), and `position()` becomes
+    /// `positions`. No logits are pending afterwards: `feed` one token to get some. The cost
+    /// of every later step (attention over `positions` cached entries, one weight pass) is
+    /// that of a real session at that context length; the outputs are meaningless. This is how
+    /// `photon-bench` measures vanilla decode at 32K–128K without an O(n²) prefill that takes
+    /// hours on a small CPU (docs/results.md says where it is used). Errors: PHOTON models
+    /// (`Unsupported`: their prefill is cheap, use `feed`), a session that is not fresh or is
+    /// made from a shared prefix, or more positions than the cache holds (`Input`).
+    pub fn fill_coarse_for_bench(&mut self, positions: usize, seed: u64) -> Result<()> {
+        if self.model.kind() != ModelKind::Llama {
+            return Err(err!(
+                Unsupported,
+                "fill_coarse_for_bench is for vanilla models (PHOTON prefill is cheap: use feed)"
+            ));
+        }
+        if self.pos != 0 || self.shared.is_some() {
+            return Err(err!(
+                Input,
+                "fill_coarse_for_bench needs a fresh session (reset it first)"
+            ));
+        }
+        let st = &mut self.caches.kv;
+        if positions > st.cap {
+            return Err(err!(
+                Input,
+                "{positions} positions do not fit the KV cache of {} positions (raise the memory budget)",
+                st.cap
+            ));
+        }
+        const POOL: usize = 251;
+        let dim = st.dim;
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let pool: Vec<f32> = (0..POOL * dim)
+            .map(|_| {
+                x ^= x >> 12;
+                x ^= x << 25;
+                x ^= x >> 27;
+                (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+            })
+            .collect();
+        let a = self.arena.slice_mut();
+        for off in [st.off_k, st.off_v] {
+            let mut kv = as_kv(&mut a[off..off + st.elems()], st.ty, st.values());
+            for l in 0..st.layers {
+                for p in 0..positions {
+                    let r = (p * 7 + l * 13 + (off == st.off_v) as usize) % POOL;
+                    kv.write((l * st.cap + p) * dim, &pool[r * dim..(r + 1) * dim]);
+                }
+            }
+        }
+        st.len = positions;
+        st.abs = positions as u64;
+        self.pos = positions;
+        self.n_pending = 0;
+        Ok(())
     }
 
     fn check_tokens(&self, tokens: &[u32]) -> Result<()> {

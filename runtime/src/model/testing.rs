@@ -80,12 +80,20 @@ impl Rng {
 
 /// Builds the GGUF bytes of a random model.
 pub fn random_model(spec: &RandomSpec) -> Result<Vec<u8>> {
+    random_model_with(spec, Vec::new())
+}
+
+/// [`random_model`] with extra metadata entries (e.g. a tokenizer vocabulary, a name) written
+/// after the architecture's keys. `general.name` in `extra` replaces the default name.
+pub fn random_model_with(spec: &RandomSpec, extra: Vec<(String, OwnedValue)>) -> Result<Vec<u8>> {
     let mut w = GgufWriter::new();
     let arch = if spec.photon { "photon" } else { "llama" };
     let mut rng = Rng(spec.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let k = |s: &str| format!("{arch}.{s}");
     w.add("general.architecture", OwnedValue::Str(arch.into()))?;
-    w.add("general.name", OwnedValue::Str(format!("random-{arch}")))?;
+    if !extra.iter().any(|(k, _)| k == "general.name") {
+        w.add("general.name", OwnedValue::Str(format!("random-{arch}")))?;
+    }
     w.add(&k("context_length"), OwnedValue::U32(spec.context as u32))?;
     w.add(&k("embedding_length"), OwnedValue::U32(spec.d as u32))?;
     w.add(&k("feed_forward_length"), OwnedValue::U32(spec.ffn as u32))?;
@@ -122,6 +130,9 @@ pub fn random_model(spec: &RandomSpec) -> Result<Vec<u8>> {
                 OwnedValue::U32(spec.layers[i] as u32),
             )?;
         }
+    }
+    for (k, v) in extra {
+        w.add(&k, v)?;
     }
     let mat = |w: &mut GgufWriter, name: &str, rows: usize, cols: usize, rng: &mut Rng| {
         let mut data = Vec::new();
