@@ -6,6 +6,7 @@ use photon_runtime::model::testing::RandomSpec;
 use photon_runtime::model::{CacheType, Model, ModelKind};
 use photon_runtime::quant::GgmlType;
 use photon_runtime::Mode;
+use std::process::ExitCode;
 
 /// Control tokens of the synthetic vocabulary (ids 0, 1, 2).
 pub const CONTROL: [&str; 3] = ["<unk>", "<s>", "</s>"];
@@ -407,4 +408,19 @@ pub fn csv(header: &[&str], rows: &[Vec<String>]) -> String {
         s += &(r.iter().map(|x| q(x)).collect::<Vec<_>>().join(",") + "\n");
     }
     s
+}
+
+/// Ends a tool's `main`: the output on standard output, or the error as one line on standard
+/// error (`TOOL: error: …`) and exit status 1.
+pub fn finish(tool: &str, result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{tool}: error: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -170,14 +170,5 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    match run(cli) {
-        Ok(msg) => {
-            println!("{msg}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("photon-gen-model: error: {e}");
-            ExitCode::from(1)
-        }
-    }
+    photon_tools::finish("photon-gen-model", run(cli).map(|msg| msg + "\n"))
 }

@@ -268,14 +268,5 @@ fn run(cli: Cli) -> Result<String, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(s) => {
-            print!("{s}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("photon-perplexity: error: {e}");
-            ExitCode::from(1)
-        }
-    }
+    photon_tools::finish("photon-perplexity", run(cli))
 }
