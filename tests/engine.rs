@@ -934,7 +934,7 @@ fn max_useful_memory_spans_the_trained_range() {
 /// behaves like one at that position (appends after them, same arena, logits finite); PHOTON,
 /// non-fresh sessions and oversized fills are errors, not panics.
 #[test]
-fn fill_coarse_for_bench() {
+fn fill_kv_for_bench() {
     use photon::model::CacheType;
     let lm = Model::from_bytes(random_model(&RandomSpec::tiny_llama()).unwrap()).unwrap();
     for ty in [CacheType::F32, CacheType::F16] {
@@ -942,8 +942,8 @@ fn fill_coarse_for_bench() {
         let mut s = Session::new_with_cache(&lm, &o, ty).unwrap();
         let arena = s.memory().arena_bytes;
         let cap = s.memory().coarse_capacity;
-        assert!(s.fill_coarse_for_bench(cap + 1, 1).is_err());
-        s.fill_coarse_for_bench(300, 7).unwrap();
+        assert!(s.fill_kv_for_bench(cap + 1, 1).is_err());
+        s.fill_kv_for_bench(300, 7).unwrap();
         assert_eq!(s.position(), 300);
         assert_eq!(s.pending_rows(), 0);
         assert_eq!(s.memory().coarse_len, 300);
@@ -957,13 +957,13 @@ fn fill_coarse_for_bench() {
         assert_eq!(s.position(), 311);
         assert_eq!(s.memory().arena_bytes, arena);
         // Not fresh any more.
-        assert!(s.fill_coarse_for_bench(10, 1).is_err());
+        assert!(s.fill_kv_for_bench(10, 1).is_err());
         s.reset();
-        s.fill_coarse_for_bench(10, 1).unwrap();
+        s.fill_kv_for_bench(10, 1).unwrap();
     }
     let pm = Model::from_bytes(random_model(&RandomSpec::tiny_photon()).unwrap()).unwrap();
     let mut s = Session::new(&pm, &opts(Mode::HierGen)).unwrap();
-    assert!(s.fill_coarse_for_bench(16, 1).is_err());
+    assert!(s.fill_kv_for_bench(16, 1).is_err());
 }
 
 /// A shared prefix longer than a continuation's own coarse cache: attention scores must have

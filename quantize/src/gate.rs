@@ -67,13 +67,12 @@ pub fn tokenize(tok: &Tokenizer, text: &str) -> QResult<Vec<u32>> {
 /// Window length for a stream of `n` tokens: the trained context, or, for a shorter text, the
 /// largest whole number of meta-contexts (PHOTON) that fits. Error if not even one.
 pub fn window_for(model: &Model, n: usize) -> QResult<usize> {
-    let t = model.trained_context();
     let unit = match model.kind() {
         ModelKind::Photon => model.config().meta_tokens(),
         ModelKind::Llama => 1,
     };
-    let w = t.min(n / unit * unit);
-    if w < unit.max(2) || w < 2 {
+    let w = eval::default_window(model, n);
+    if w < unit.max(2) {
         return Err(QError::Input(format!(
             "the evaluation text gives {n} tokens, too few for one window"
         )));

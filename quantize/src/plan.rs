@@ -89,11 +89,8 @@ impl Preset {
 
 /// Parses an output tensor type: `f32`, `f16`, `q8_0`, `q4_0` (any case).
 pub fn parse_type(s: &str) -> QResult<GgmlType> {
-    match s.to_ascii_lowercase().as_str() {
-        "f32" => Ok(GgmlType::F32),
-        "f16" => Ok(GgmlType::F16),
-        "q8_0" => Ok(GgmlType::Q8_0),
-        "q4_0" => Ok(GgmlType::Q4_0),
+    match GgmlType::from_name(s) {
+        Some(t) if t != GgmlType::BF16 => Ok(t),
         _ => Err(QError::Usage(format!(
             "unknown tensor type '{s}' (choose f32, f16, q8_0 or q4_0)"
         ))),

@@ -121,16 +121,12 @@ pub fn preset(name: &str) -> Option<Preset> {
 
 /// Parses a tensor type name (f32, f16, bf16, q8_0, q4_0).
 pub fn parse_type(s: &str) -> Result<GgmlType, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "f32" => Ok(GgmlType::F32),
-        "f16" => Ok(GgmlType::F16),
-        "bf16" => Ok(GgmlType::BF16),
-        "q8_0" => Ok(GgmlType::Q8_0),
-        "q4_0" => Ok(GgmlType::Q4_0),
-        o => Err(format!(
-            "unknown tensor type '{o}' (f32, f16, bf16, q8_0, q4_0)"
-        )),
-    }
+    GgmlType::from_name(s).ok_or_else(|| {
+        format!(
+            "unknown tensor type '{}' (f32, f16, bf16, q8_0, q4_0)",
+            s.to_ascii_lowercase()
+        )
+    })
 }
 
 pub fn parse_cache(s: &str) -> Result<CacheType, String> {

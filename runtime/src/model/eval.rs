@@ -692,6 +692,17 @@ pub fn argmax(x: &[f32]) -> usize {
     b
 }
 
+/// The evaluation window for a stream of `n` tokens: the trained context, or, for a shorter
+/// stream, the largest whole number of meta-contexts (PHOTON) or tokens (vanilla) that fits;
+/// 0 when not even one meta-context does. `photon-perplexity` and the quantizer's gate use it.
+pub fn default_window(model: &Model, n: usize) -> usize {
+    let unit = match model.kind() {
+        ModelKind::Photon => model.config().meta_tokens(),
+        ModelKind::Llama => 1,
+    };
+    model.trained_context().min(n / unit * unit)
+}
+
 /// Kind check helper for callers.
 pub fn supports_recgen(model: &Model) -> bool {
     model.kind() == ModelKind::Photon

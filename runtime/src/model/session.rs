@@ -882,17 +882,17 @@ impl<'m> Session<'m> {
     /// hours on a small CPU (docs/results.md says where it is used). Errors: PHOTON models
     /// (`Unsupported`: their prefill is cheap, use `feed`), a session that is not fresh or is
     /// made from a shared prefix, or more positions than the cache holds (`Input`).
-    pub fn fill_coarse_for_bench(&mut self, positions: usize, seed: u64) -> Result<()> {
+    pub fn fill_kv_for_bench(&mut self, positions: usize, seed: u64) -> Result<()> {
         if self.model.kind() != ModelKind::Llama {
             return Err(err!(
                 Unsupported,
-                "fill_coarse_for_bench is for vanilla models (PHOTON prefill is cheap: use feed)"
+                "fill_kv_for_bench is for vanilla models (PHOTON prefill is cheap: use feed)"
             ));
         }
         if self.pos != 0 || self.shared.is_some() {
             return Err(err!(
                 Input,
-                "fill_coarse_for_bench needs a fresh session (reset it first)"
+                "fill_kv_for_bench needs a fresh session (reset it first)"
             ));
         }
         let st = &mut self.caches.kv;
@@ -905,15 +905,8 @@ impl<'m> Session<'m> {
         }
         const POOL: usize = 251;
         let dim = st.dim;
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let pool: Vec<f32> = (0..POOL * dim)
-            .map(|_| {
-                x ^= x >> 12;
-                x ^= x << 25;
-                x ^= x >> 27;
-                (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-            })
-            .collect();
+        let mut rng = super::testing::Rng::new(seed);
+        let pool: Vec<f32> = (0..POOL * dim).map(|_| rng.uniform()).collect();
         let a = self.arena.slice_mut();
         for off in [st.off_k, st.off_v] {
             let mut kv = as_kv(&mut a[off..off + st.elems()], st.ty, st.values());

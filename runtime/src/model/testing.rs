@@ -62,19 +62,26 @@ impl RandomSpec {
     }
 }
 
-struct Rng(u64);
+/// xorshift64*: the random numbers of random models and benchmark caches.
+pub(crate) struct Rng(u64);
 impl Rng {
+    /// A generator for `seed` (any value).
+    pub(crate) fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// Uniform in [−0.5, 0.5).
+    pub(crate) fn uniform(&mut self) -> f32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let v = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        (v >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    }
+
+    /// A sum of uniforms ≈ normal with unit variance.
     fn next(&mut self) -> f32 {
-        // xorshift64*, then a sum of uniforms ≈ normal.
-        let mut s = 0.0;
-        for _ in 0..4 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            let v = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
-            s += (v >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
-        }
-        s * 1.732
+        (0..4).map(|_| self.uniform()).sum::<f32>() * 1.732
     }
 }
 
@@ -88,7 +95,7 @@ pub fn random_model(spec: &RandomSpec) -> Result<Vec<u8>> {
 pub fn random_model_with(spec: &RandomSpec, extra: Vec<(String, OwnedValue)>) -> Result<Vec<u8>> {
     let mut w = GgufWriter::new();
     let arch = if spec.photon { "photon" } else { "llama" };
-    let mut rng = Rng(spec.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = Rng::new(spec.seed);
     let k = |s: &str| format!("{arch}.{s}");
     w.add("general.architecture", OwnedValue::Str(arch.into()))?;
     if !extra.iter().any(|(k, _)| k == "general.name") {

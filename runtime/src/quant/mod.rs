@@ -59,6 +59,19 @@ impl GgmlType {
         }
     }
 
+    /// From its name in any case (`q8_0`, `F16`, …); `None` for an unknown name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            GgmlType::F32,
+            GgmlType::F16,
+            GgmlType::Q4_0,
+            GgmlType::Q8_0,
+            GgmlType::BF16,
+        ]
+        .into_iter()
+        .find(|t| t.name().eq_ignore_ascii_case(name))
+    }
+
     /// Elements per block (1 for the float types).
     pub fn block_elems(self) -> usize {
         match self {
@@ -299,4 +312,25 @@ pub fn dequantize_row(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<()>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GgmlType;
+
+    #[test]
+    fn type_names_round_trip_in_any_case() {
+        for t in [
+            GgmlType::F32,
+            GgmlType::F16,
+            GgmlType::Q4_0,
+            GgmlType::Q8_0,
+            GgmlType::BF16,
+        ] {
+            assert_eq!(GgmlType::from_name(t.name()), Some(t));
+            assert_eq!(GgmlType::from_name(&t.name().to_lowercase()), Some(t));
+        }
+        assert_eq!(GgmlType::from_name("q6_k"), None);
+        assert_eq!(GgmlType::from_name(""), None);
+    }
 }

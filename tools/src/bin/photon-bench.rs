@@ -61,7 +61,7 @@ struct Cli {
     #[arg(short = 'o', long, default_value = "md")]
     output: String,
     /// Vanilla prompts longer than this are not prefilled: the KV cache is filled with random
-    /// entries instead (Session::fill_coarse_for_bench) and decode runs over it; prefill
+    /// entries instead (Session::fill_kv_for_bench) and decode runs over it; prefill
     /// speed is then not reported. 0 = always prefill.
     #[arg(long, default_value_t = 8192)]
     fill_above: usize,
@@ -195,8 +195,7 @@ fn run_job(
     let mut s = Session::new_with_cache(&m, &opts(p + n), cache).map_err(|e| e.to_string())?;
     let t = Instant::now();
     if fill {
-        s.fill_coarse_for_bench(p - 1, 11)
-            .map_err(|e| e.to_string())?;
+        s.fill_kv_for_bench(p - 1, 11).map_err(|e| e.to_string())?;
         s.feed(&prompt[p - 1..]).map_err(|e| e.to_string())?;
     } else {
         s.feed(&prompt).map_err(|e| e.to_string())?;

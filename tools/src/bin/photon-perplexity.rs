@@ -137,7 +137,7 @@ fn run(cli: Cli) -> Result<String, String> {
     let meta = if photon { m.config().meta_tokens() } else { 1 };
     let window = match cli.window {
         Some(w) => w,
-        None => m.trained_context().min(stream.len() / meta * meta),
+        None => eval::default_window(&m, stream.len()),
     };
     if window < 2 || (photon && window % meta != 0) {
         return Err(format!(
